@@ -1,0 +1,1 @@
+"""bench: providers behind one interface, IR metrics, and the model-selection report."""

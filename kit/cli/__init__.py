@@ -1,0 +1,8 @@
+"""The ``kit`` command: one click group; each subcommand parses options and calls one stage function.
+
+Subcommands live one per stage module (kit/cli/<stage>.py) and register themselves on ``main``.
+"""
+from ._common import main  # noqa: F401
+
+# Importing a module registers its subcommand(s) on `main`; the order is the pipeline's.
+from . import prep, queries, split, mine, train, merge, adapter, bench, run  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""prep: PDFs -> cleaned page text (pdf.py) -> chunks with title and page metadata (chunk.py)."""
