@@ -30,7 +30,7 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     # Third-party libraries are chatty at INFO; the kit's own progress is what users need.
-    for noisy in ("httpx", "httpcore", "openai", "urllib3", "jieba", "pdfminer", "filelock", "datasets"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "urllib3", "jieba", "pdfminer", "filelock", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

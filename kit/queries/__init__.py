@@ -1,1 +1,8 @@
-"""queries: questions per chunk, from an LLM (llm.py) or offline generators (offline.py)."""
+"""queries: questions per chunk, from an LLM (llm.py) or offline generators (offline.py).
+
+generate.py is the stage (corpus.jsonl -> pairs.jsonl); parse.py reads and filters LLM answers;
+cache.py keeps every successful LLM answer on disk.
+"""
+from .generate import GENERATORS, QueryOptions, QueryResult, gen_queries
+
+__all__ = ["GENERATORS", "QueryOptions", "QueryResult", "gen_queries"]

@@ -1,0 +1,185 @@
+"""The gen-queries stage: corpus.jsonl -> pairs.jsonl with one or more generators.
+
+Output rows (FlagEmbedding training format plus provenance)::
+
+    {"query": str, "pos": [text], "chunk_id": str, "doc": str, "generator": "llm"|"ict"|"keywords"|"headings"}
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from tqdm import tqdm
+
+from ..io import KitError, ReadReport, iter_jsonl, write_jsonl
+from .llm import PRICES_DATE, LLMQuestionGenerator, estimate_cost, resolve_settings
+from .offline import OFFLINE
+from .parse import filter_questions, normalise
+
+log = logging.getLogger("kit.queries")
+
+GENERATORS = ("llm", *OFFLINE)
+
+
+@dataclass
+class QueryOptions:
+    generator: str | list[str] = "llm"   # one name, a list, or "ict,keywords"
+    per_chunk: int = 3
+    preset: str | None = None            # openai | dashscope | deepseek
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None       # name of the variable holding the key, never the key
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 5
+    seed: int = 0
+    cache_path: str | None = None
+    temperature: float = 0.7
+    junk_retries: int = 2
+    backoff: float = 1.0
+    progress: bool = True
+
+    def generators(self) -> list[str]:
+        names = self.generator if isinstance(self.generator, (list, tuple)) else [self.generator]
+        out = []
+        for n in names:
+            out += [x.strip() for x in str(n).split(",") if x.strip()]
+        bad = [n for n in out if n not in GENERATORS]
+        if bad or not out:
+            raise KitError(f"unknown generator {', '.join(bad) or '(none)'}; choose from {', '.join(GENERATORS)}")
+        return list(dict.fromkeys(out))
+
+
+@dataclass
+class QueryResult:
+    output: str
+    chunks: int = 0
+    pairs: int = 0
+    by_generator: dict = field(default_factory=dict)
+    dropped: dict = field(default_factory=dict)        # reason -> count
+    read_errors: list = field(default_factory=list)    # "file:line: problem"
+    failures: list = field(default_factory=list)       # "chunk_id: reason" (llm)
+    llm: dict = field(default_factory=dict)            # calls, cache hits, retries, tokens, cost
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"{self.pairs} pairs from {self.chunks} chunks -> {self.output}"]
+        for g, n in self.by_generator.items():
+            lines.append(f"  {g}: {n}")
+        if self.dropped:
+            lines.append("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())))
+        if self.read_errors:
+            lines.append(f"{len(self.read_errors)} bad corpus lines skipped:")
+            lines += [f"  {e}" for e in self.read_errors[:10]]
+        if self.llm:
+            m = self.llm
+            lines.append(f"llm: {m['model']} at {m['base_url']}: {m['api_calls']} requests, "
+                         f"{m['answered']} chunks answered, {m['cache_hits']} from cache")
+            if m["retries"]:
+                lines.append("  retries: " + ", ".join(f"{k} {v}" for k, v in sorted(m["retries"].items())))
+            lines.append(f"  tokens this run: prompt {m['prompt_tokens']}, completion {m['completion_tokens']}"
+                         f" (cached answers had used {m['cached_prompt_tokens']} + {m['cached_completion_tokens']})")
+            cost = m["cost"]
+            lines.append(f"  estimated cost: {cost:.4f} {m['currency']} (list prices of {PRICES_DATE})"
+                         if cost is not None else f"  estimated cost: unknown (no price for {m['model']})")
+        if self.failures:
+            lines.append(f"{len(self.failures)} chunks failed:")
+            lines += [f"  {f}" for f in self.failures[:10]]
+            if len(self.failures) > 10:
+                lines.append(f"  ... and {len(self.failures) - 10} more")
+        return "\n".join(lines)
+
+
+def _valid_chunk(obj: dict) -> str | None:
+    for k in ("id", "text"):
+        if not isinstance(obj.get(k), str):
+            return f"missing or non-string {k!r}"
+    if not obj["text"].strip():
+        return "empty text"
+    return None
+
+
+def read_corpus(path, report: ReadReport) -> list[dict]:
+    chunks, first_line = [], {}
+    for n, obj in iter_jsonl(path, report, _valid_chunk):
+        if obj["id"] in first_line:  # pairs point at chunks by id: two chunks with one id is ambiguous
+            report.add(path, n, f"duplicate id {obj['id']!r} (first on line {first_line[obj['id']]}); skipped")
+            continue
+        first_line[obj["id"]] = n
+        chunks.append(obj)
+    return chunks
+
+
+def gen_queries(corpus_path, output_path, options: QueryOptions | None = None) -> QueryResult:
+    opts = options or QueryOptions()
+    generators = opts.generators()
+    report = ReadReport()
+    chunks = read_corpus(corpus_path, report)
+    result = QueryResult(output=str(output_path), chunks=len(chunks),
+                         read_errors=[str(e) for e in report.errors])
+    for e in report.errors[:20]:
+        log.warning("%s", e)
+    drops: Counter = Counter()
+    rows: list[dict] = []
+    seen_pairs: set[tuple[str, str]] = set()   # (normalised query, chunk id) across generators
+
+    def add(chunk: dict, query: str, pos: str, generator: str) -> None:
+        key = (normalise(query), chunk["id"])
+        if key in seen_pairs:
+            drops["duplicate"] += 1
+            return
+        seen_pairs.add(key)
+        rows.append({"query": query, "pos": [pos], "chunk_id": chunk["id"], "doc": chunk.get("doc") or "",
+                     "generator": generator})
+
+    for name in generators:
+        before = len(rows)
+        if name == "llm":
+            _run_llm(chunks, opts, drops, result, add)
+        else:
+            todo = tqdm(chunks, desc=f"{name} queries", unit="chunk", disable=not opts.progress)
+            for chunk, query, pos in OFFLINE[name](todo, opts.per_chunk, opts.seed, drops):
+                add(chunk, query, pos, name)
+        result.by_generator[name] = len(rows) - before
+
+    if rows:
+        result.pairs = write_jsonl(output_path, rows)
+    else:
+        # No file at all: an empty one would look like a finished stage to the next one.
+        log.warning("no query could be generated from %s", corpus_path)
+    result.dropped = dict(drops)
+    return result
+
+
+def _run_llm(chunks, opts: QueryOptions, drops: Counter, result: QueryResult, add) -> None:
+    settings = resolve_settings(
+        opts.preset, opts.base_url, opts.model, opts.api_key_env, per_chunk=opts.per_chunk,
+        concurrency=opts.concurrency, timeout=opts.timeout, max_retries=opts.max_retries,
+        junk_retries=opts.junk_retries, temperature=opts.temperature, backoff=opts.backoff,
+        cache_path=opts.cache_path)
+    gen = LLMQuestionGenerator(settings)
+    try:
+        answers = gen.run(chunks, progress=opts.progress)
+    finally:
+        gen.cache.close()
+    seen: set[str] = set()
+    # Filtering runs here, in corpus order, so duplicates resolve the same way whatever order the
+    # concurrent answers arrived in.
+    for c in chunks:
+        if c["id"] in answers:
+            for q in filter_questions(answers[c["id"]], c["text"], seen, drops, limit=opts.per_chunk):
+                add(c, q, c["text"], "llm")
+    s = gen.stats
+    cost = estimate_cost(settings.model, s.prompt_tokens, s.completion_tokens)
+    result.failures = [f"{cid}: {why}" for cid, why in s.failures]
+    result.llm = {
+        "base_url": settings.base_url, "model": settings.model, "api_calls": s.api_calls,
+        "answered": s.answered, "cache_hits": s.cache_hits, "retries": dict(s.retries),
+        "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+        "cached_prompt_tokens": s.cached_prompt_tokens, "cached_completion_tokens": s.cached_completion_tokens,
+        "cost": None if cost is None else round(cost[0], 6), "currency": None if cost is None else cost[1],
+        "prices_date": PRICES_DATE,
+    }

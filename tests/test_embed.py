@@ -1,0 +1,75 @@
+"""LocalEncoder + EmbeddingCache: same vectors as a reference implementation, each text embedded once."""
+import numpy as np
+import pytest
+
+from kit.embed import EmbeddingCache, LocalEncoder, embed_with_cache
+
+
+def test_cache_roundtrip_and_resume(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    calls = []
+    fail_on_call = [2]
+
+    def compute(batch):
+        calls.append(list(batch))
+        if len(calls) == fail_on_call[0]:
+            raise RuntimeError("killed")
+        return np.array([[len(t), 1.0] for t in batch], dtype=np.float32)
+
+    texts = ["a", "bb", "ccc", "dddd", "a"]
+    with pytest.raises(RuntimeError):
+        embed_with_cache("ns", texts, compute, cache, batch_size=2)
+    assert cache.count("ns") == 2  # the finished batch survived the failure
+    calls.clear()
+    fail_on_call[0] = -1
+    vecs, stats = embed_with_cache("ns", texts, compute, cache, batch_size=2)
+    assert stats == {**stats, "unique": 4, "cached": 2, "encoded": 2}
+    assert sum(len(c) for c in calls) == 2  # only the two missing texts were computed
+    assert vecs[:, 0].tolist() == [1, 2, 3, 4, 1]
+    # a fresh cache object on the same file sees everything
+    assert EmbeddingCache(tmp_path / "c.sqlite").count("ns") == 4
+
+
+def test_local_encoder_matches_sentence_transformers(zh_e5_path, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    queries = ["劳动合同应当采用什么形式？", "试用期最长多久"]
+    passages = ["建立劳动关系，应当订立书面劳动合同。", "劳动合同期限三个月以上不满一年的，试用期不得超过一个月。"]
+    enc = LocalEncoder(str(zh_e5_path), precision="fp32", cache=tmp_path / "c.sqlite", progress=False)
+    q, p = enc.encode_queries(queries), enc.encode_passages(passages)
+    st = SentenceTransformer(str(zh_e5_path), device="cpu")
+    q_ref = st.encode(queries, prompt_name="query", normalize_embeddings=True)
+    p_ref = st.encode(passages, prompt_name="passage", normalize_embeddings=True)
+    assert np.allclose(q, q_ref, atol=1e-4) and np.allclose(p, p_ref, atol=1e-4)
+    # the right passage wins for each question
+    assert (q @ p.T).argmax(1).tolist() == [0, 1]
+    # second call is served from the cache without loading anything new
+    enc2 = LocalEncoder(str(zh_e5_path), precision="fp32", cache=tmp_path / "c.sqlite", progress=False)
+    assert np.allclose(enc2.encode_queries(queries), q)
+    assert enc2.last_stats["encoded"] == 0 and enc2._model is None
+
+
+def test_bf16_close_to_fp32_and_namespaced_apart(zh_e5_path, tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    a = LocalEncoder(str(zh_e5_path), precision="fp32", cache=cache, progress=False)
+    b = LocalEncoder(str(zh_e5_path), precision="bf16", cache=cache, progress=False)
+    assert a.namespace != b.namespace
+    t = ["用人单位自用工之日起即与劳动者建立劳动关系。"]
+    cos = float((a.encode_passages(t) * b.encode_passages(t)).sum())
+    assert cos > 0.999
+
+
+def test_cls_pooling_for_bert(tiny_bert, tmp_path):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    enc = LocalEncoder(str(tiny_bert), precision="fp32", cache=False, progress=False)
+    assert enc.spec.pooling == "mean"  # a plain folder with no pooling info defaults to mean (sentence-transformers)
+    from kit.registry import resolve
+    cls_enc = LocalEncoder(resolve(str(tiny_bert), pooling="cls"), precision="fp32", cache=False, progress=False)
+    v = cls_enc.encode(["劳动合同"])
+    tok, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert)
+    with torch.no_grad():
+        h = model(**tok(["劳动合同"], return_tensors="pt")).last_hidden_state[:, 0]
+    ref = torch.nn.functional.normalize(h, dim=-1).numpy()
+    assert np.allclose(v, ref, atol=1e-5)
