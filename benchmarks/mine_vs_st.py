@@ -17,6 +17,10 @@ does not see torch's allocations), timed from model load to mined output:
 
 Both sides use the same --max-length (token truncation) and --batch-size.
 
+Wall times on a shared machine move with whatever else runs; the contenders run one after another,
+so compare runs made while the load was steady (`uptime`), or re-run one contender alone with
+`--worker NAME --data DIR`.
+
 Run:  .venv/bin/python benchmarks/mine_vs_st.py            (about 6-9 minutes on a 2-core CPU)
 """
 from __future__ import annotations

@@ -61,6 +61,8 @@ class Workdir:
     def finetuned(self) -> Path: return self.root / "models" / "finetuned"
     def merged(self, w: float) -> Path: return self.root / "models" / f"merged-{w:g}"
     @property
+    def merged_auto(self) -> Path: return self.root / "models" / "merged-auto"
+    @property
     def adapters(self) -> Path: return self.root / "adapters"
     @property
     def report(self) -> Path: return self.root / "report"
@@ -118,9 +120,16 @@ class Pipeline:
         self.model = str(p) if p.exists() else str(model)
 
     def resolve_path(self, p) -> Path:
-        """Relative paths in a config are relative to the config file's folder."""
+        """Relative paths in a config are relative to the config file's folder; a path that exists only
+        relative to the current directory (typically one given through an environment variable such as
+        KIT_MODEL=../models/x) is taken from there."""
         p = Path(str(p)).expanduser()
-        return p if p.is_absolute() else (self.config_path.parent / p).resolve()
+        if p.is_absolute():
+            return p
+        from_config = (self.config_path.parent / p).resolve()
+        if not from_config.exists() and p.exists():
+            return p.resolve()
+        return from_config
 
     def section(self, name: str) -> dict:
         v = self.cfg.get(name)
@@ -189,7 +198,6 @@ class Pipeline:
             _echo(f"[{stage.name}] done in {seconds:.1f}s")
             summaries[stage.name] = summary
             previous = fp
-            forcing = True if forcing else False
             if until == stage.name:
                 break
         summaries["_seconds"] = round(time.perf_counter() - t_run, 1)

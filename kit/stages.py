@@ -99,12 +99,21 @@ def _run_mine(p: Pipeline) -> dict:
 
 
 # --- train -----------------------------------------------------------------------------------------
-def _run_train(p: Pipeline) -> dict:
-    from .train import train_from_config
+def _train_data(p: Pipeline) -> Path:
+    """Mined rows when mining is configured, else the split's rows (negatives then come in-batch only)."""
+    return p.wd.train_hn if p.section("mine") else p.wd.train
 
-    result = train_from_config(p.cfg, model=p.model, data=str(p.wd.train_hn), output=str(p.wd.finetuned),
-                               config_path=p.config_path)
-    return _summary(result)
+
+def _run_train(p: Pipeline) -> dict:
+    from .train import TrainOptions, train
+
+    sec = p.section("train")
+    sec["data"], sec["output_dir"] = str(_train_data(p)), str(p.wd.finetuned)
+    if sec.get("deepspeed"):
+        sec["deepspeed"] = str(p.resolve_path(sec["deepspeed"]))
+    opts = options_from(TrainOptions, sec, f"{p.config_path}: train")
+    out = train(p.model, opts, echo=lambda m: click.echo(m, err=True))
+    return {"model": str(out)}
 
 
 # --- merge -----------------------------------------------------------------------------------------
@@ -120,12 +129,20 @@ def _run_merge(p: Pipeline) -> dict:
     sec["weights"] = _merge_weights(p)
     if sec.get("example_data"):
         sec["example_data"] = str(p.resolve_path(sec["example_data"]))
-    opts = options_from(MergeOptions, sec, f"{p.config_path}: merge")
-    result = merge(p.model, str(p.wd.finetuned), str(p.wd.root / "models"), opts)
-    return _summary(result)
+    out = {}
+    if sec.get("auto"):
+        opts = options_from(MergeOptions, sec, f"{p.config_path}: merge")
+        out["auto"] = [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged_auto, opts)]
+        return out
+    for w in sec["weights"]:
+        opts = options_from(MergeOptions, {**sec, "weights": [w]}, f"{p.config_path}: merge")
+        out[f"{w:g}"] = [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged(w), opts)]
+    return out
 
 
 def _merge_outputs(p: Pipeline) -> list[Path]:
+    if p.section("merge").get("auto"):
+        return [p.wd.merged_auto]
     return [p.wd.merged(w) for w in _merge_weights(p)]
 
 
@@ -146,7 +163,7 @@ def _run_adapter(p: Pipeline) -> dict:
     out = {}
     for name, spec in _adapter_specs(p).items():
         click.echo(f"[adapter] {name} over {spec}", err=True)
-        out[name] = _summary(train_adapter(spec, p.wd.train_hn, p.wd.corpus, p.wd.adapters / name, opts))
+        out[name] = _summary(train_adapter(spec, _train_data(p), p.wd.corpus, p.wd.adapters / name, opts))
     return out
 
 
@@ -161,8 +178,11 @@ def bench_models(p: Pipeline) -> dict[str, str]:
     if "finetuned" in include and p.section("train"):
         models["fine-tuned"] = f"local:{p.wd.finetuned}"
     if "merged" in include and p.section("merge"):
-        for w in _merge_weights(p):
-            models[f"merged-{w:g}"] = f"local:{p.wd.merged(w)}"
+        if p.section("merge").get("auto"):
+            models["merged-auto"] = f"local:{p.wd.merged_auto}"
+        else:
+            for w in _merge_weights(p):
+                models[f"merged-{w:g}"] = f"local:{p.wd.merged(w)}"
     if "adapters" in include:
         for name in _adapter_specs(p):
             models[f"adapter-{name}"] = f"adapter:{p.wd.adapters / name}"

@@ -1,0 +1,194 @@
+"""Merge a fine-tuned embedding model with its base (LM_Cocktail) so it keeps general ability.
+
+LM_Cocktail does the weight averaging (``mix_models``) and the example-driven weight search
+(``mix_models_with_data``). What it does not do, and the kit adds: bge-m3's sparse/ColBERT heads
+(separate ``*.pt`` files LM_Cocktail never reads) are merged with the same weights, and the
+sentence-transformers files are rewritten with the model's real pooling and prompts (LM_Cocktail
+writes CLS pooling for every encoder, which is wrong for mean-pooled models such as e5).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .io import KitError, ReadReport, iter_jsonl, write_json
+from .registry import resolve, write_kit_model
+from .train import HEAD_FILES, MANIFEST_FILE, _now, git_revision, package_versions, \
+    write_sentence_transformers_files
+
+
+@dataclass
+class MergeOptions:
+    """The ``merge:`` section of a pipeline YAML; field names equal its keys."""
+
+    weights: list[float] = field(default_factory=lambda: [0.5])   # weight of the fine-tuned model
+    auto: bool = False                  # let LM_Cocktail pick the weights from example data
+    example_data: str | None = None     # JSONL with query/pos/neg (a few rows from the domain)
+    example_count: int = 32             # rows used from example_data
+    temperature: float = 5.0            # LM_Cocktail's softmax temperature over example losses
+    batch_size: int = 2
+    max_input_length: int = 512
+    neg_number: int = 7
+    seed: int = 42
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> MergeOptions:
+        d = dict(d or {})
+        if "weights" in d:
+            d["weights"] = parse_weights(d["weights"])
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise KitError(f"merge: unknown option(s) {', '.join(unknown)}")
+        return cls(**d)
+
+
+def parse_weights(values) -> list[float]:
+    """Accept 0.5, "0.3,0.5" or [0.3, "0.5,0.7"]; every weight must lie in [0, 1]."""
+    if isinstance(values, (int, float, str)):
+        values = [values]
+    out: list[float] = []
+    for v in values:
+        for part in str(v).split(","):
+            if part.strip():
+                try:
+                    w = float(part)
+                except ValueError:
+                    raise KitError(f"merge weight {part!r} is not a number") from None
+                if not 0.0 <= w <= 1.0:
+                    raise KitError(f"merge weight {w} must lie between 0 and 1 (weight of the fine-tuned model)")
+                out.append(w)
+    if not out:
+        raise KitError("no merge weights given")
+    return out
+
+
+def merge_heads(base: Path, finetuned: Path, output: Path, weight: float) -> list[str]:
+    """Merge bge-m3's sparse/ColBERT heads: w * fine-tuned + (1 - w) * base, tensor by tensor."""
+    import shutil
+
+    import torch
+
+    done = []
+    for head in HEAD_FILES:
+        ft_file, base_file = finetuned / head, base / head
+        if ft_file.exists() and base_file.exists():
+            ft = torch.load(ft_file, map_location="cpu", weights_only=True)
+            bs = torch.load(base_file, map_location="cpu", weights_only=True)
+            if ft.keys() != bs.keys():
+                raise KitError(f"{ft_file}: keys differ from {base_file}; not the same architecture")
+            merged = {k: weight * ft[k].float() + (1 - weight) * bs[k].float() for k in ft}
+            merged = {k: v.to(ft[k].dtype) for k, v in merged.items()}
+            torch.save(merged, output / head)
+            done.append(head)
+        elif ft_file.exists() or base_file.exists():
+            src = ft_file if ft_file.exists() else base_file
+            print(f"[kit merge] {head} only in {src.parent}; copied unchanged")
+            shutil.copy2(src, output / head)
+            done.append(head)
+    return done
+
+
+def _local_dir(name: str) -> Path:
+    from .train import _local_model_dir
+    d = _local_model_dir(name)
+    if d is None:
+        raise KitError(f"{name}: not a local folder and not in the Hugging Face cache")
+    return d
+
+
+def load_examples(path, spec, count: int, neg_number: int, seed: int) -> tuple[list[dict], int]:
+    """Rows for mix_models_with_data, with the model's instructions applied as at inference."""
+    report = ReadReport()
+    rows = [r for _, r in iter_jsonl(path, report) if r.get("query") and r.get("pos") and r.get("neg")]
+    if report:
+        print(report.summary(), file=sys.stderr)
+    if not rows:
+        raise KitError(f"{path}: no rows with query, pos and neg for --auto merging")
+    random.Random(seed).shuffle(rows)
+    rows = rows[:count]
+    neg_number = max(1, min(neg_number, min(len(r["neg"]) for r in rows)))
+    examples = [{"query": spec.query_text(r["query"]),
+                 "pos": [spec.passage_text(p) for p in r["pos"]],
+                 "neg": [spec.passage_text(n) for n in r["neg"]]} for r in rows]
+    return examples, neg_number
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, s):
+        for st in self.streams:
+            st.write(s)
+        return len(s)
+
+
+def _merge_one(base: str, finetuned: str, out: Path, weight: float | None, options: MergeOptions,
+               spec) -> float:
+    from LM_Cocktail import mix_models, mix_models_with_data
+
+    models = [finetuned, base]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, captured)):
+        if weight is None:
+            examples, neg_number = load_examples(options.example_data, spec, options.example_count,
+                                                 options.neg_number, options.seed)
+            random.seed(options.seed)   # LM_Cocktail samples negatives with the global RNG
+            # 0.0.4 names this parameter `example_ata` (sic), so it is passed positionally.
+            mix_models_with_data(models, "encoder", examples, options.temperature, options.batch_size,
+                                 options.max_input_length, neg_number, str(out))
+            m = re.search(rf"^{re.escape(finetuned)} ([0-9.eE-]+)$", captured.getvalue(), re.M)
+            if not m:
+                raise KitError("could not read the weights LM_Cocktail chose")
+            weight = float(m.group(1))
+        else:
+            mix_models(models, "encoder", [weight, 1 - weight], str(out))
+    return weight
+
+
+def merge(base: str, finetuned: str, output, options: MergeOptions | None = None) -> list[Path]:
+    """Merge ``finetuned`` into ``base``; one output folder per weight (``OUT/w0.5`` when several)."""
+    options = options or MergeOptions()
+    if isinstance(options, dict):
+        options = MergeOptions.from_dict(options)
+    output = Path(output)
+    if options.auto and not options.example_data:
+        raise KitError("--auto needs --example-data FILE (a few query/pos/neg rows from your domain)")
+    ft_spec = resolve(finetuned)
+    base_spec = resolve(base)
+    if ft_spec.family != base_spec.family:
+        print(f"[kit merge] note: base looks like {base_spec.family}, fine-tuned like {ft_spec.family}; "
+              f"using the fine-tuned model's settings")
+    weights: list[float | None] = [None] if options.auto else parse_weights(options.weights)
+    outs = []
+    for w in weights:
+        out = output if len(weights) == 1 else output / f"w{w:g}"
+        started = _now()
+        used = _merge_one(base, finetuned, out, w, options, ft_spec)
+        heads = merge_heads(_local_dir(base), _local_dir(finetuned), out, used) \
+            if ft_spec.family == "bge-m3" else []
+        spec = replace(ft_spec, name_or_path=str(out))
+        # LM_Cocktail just wrote CLS pooling and no prompts; write what the model really uses (and drop
+        # the model card it generated, which describes that CLS pooling).
+        (out / "README.md").unlink(missing_ok=True)
+        write_sentence_transformers_files(out, spec)
+        write_kit_model(out, spec)
+        write_json(out / MANIFEST_FILE, {
+            "stage": "merge",
+            "method": "LM_Cocktail.mix_models_with_data" if options.auto else "LM_Cocktail.mix_models",
+            "base": base, "finetuned": finetuned,
+            "weight_finetuned": used, "weight_base": 1 - used,
+            "example_data": options.example_data if options.auto else None,
+            "heads_merged": heads,
+            "family": spec.family, "pooling": spec.pooling,
+            "packages": package_versions(), "git_revision": git_revision(),
+            "started": started, "finished": _now(),
+        })
+        print(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base")
+        outs.append(out)
+    return outs

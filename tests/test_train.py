@@ -1,0 +1,263 @@
+"""kit train: real torchrun + FlagEmbedding on CPU with tiny models; flags per family; data checks; resume."""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from kit.io import KitError
+from kit.registry import BGE_ZH_INSTRUCTION, resolve
+from kit.train import TrainOptions, build_command, validate_training_data
+
+TEXTS = ["劳动合同应当以书面形式订立", "用人单位应当按时足额支付工资", "试用期不得超过六个月", "经济补偿按工作年限计算",
+         "社会保险由单位和个人共同缴纳", "解除合同应当提前三十日通知", "违反本法规定应当承担赔偿责任", "工资不得低于最低工资标准"]
+
+
+def kit_main():
+    """The click group with the train/merge commands registered."""
+    try:
+        from kit.cli import main
+        return main
+    except ImportError:
+        # Until every stage's CLI module exists, kit/cli/__init__.py cannot import; load ours directly.
+        import importlib
+        import types
+        pkg = types.ModuleType("kit.cli")
+        pkg.__path__ = [str(Path(__file__).resolve().parent.parent / "kit" / "cli")]
+        sys.modules["kit.cli"] = pkg
+        common = importlib.import_module("kit.cli._common")
+        importlib.import_module("kit.cli.train")
+        importlib.import_module("kit.cli.merge")
+        return common.main
+
+
+def run_kit(args: list[str]):
+    result = CliRunner().invoke(kit_main(), args, catch_exceptions=False)
+    return result
+
+
+def write_train_data(path: Path, n: int = 16, negs: int = 5) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            pos = TEXTS[i % len(TEXTS)]
+            row = {"query": f"问题{i}：{pos[:6]}？", "pos": [pos], "neg": [t for t in TEXTS if t != pos][:negs],
+                   "pos_ids": [f"c{i % 8}"], "doc": "劳动合同法", "generator": "llm"}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def named_copy(src: Path, dst: Path) -> Path:
+    """Copy a tiny model under a name the registry recognises (bge-zh / bge-m3 / e5)."""
+    shutil.copytree(src, dst)
+    return dst
+
+
+def add_m3_heads(folder: Path, seed: int = 1) -> None:
+    hidden = json.loads((folder / "config.json").read_text())["hidden_size"]
+    g = torch.Generator().manual_seed(seed)
+    torch.save({"weight": torch.randn(hidden, hidden, generator=g), "bias": torch.randn(hidden, generator=g)},
+               folder / "colbert_linear.pt")
+    torch.save({"weight": torch.randn(1, hidden, generator=g), "bias": torch.randn(1, generator=g)},
+               folder / "sparse_linear.pt")
+
+
+def write_config(path: Path, model: Path, data: Path, output: Path, **args) -> Path:
+    import yaml
+    train_args = dict(max_steps=2, per_device_train_batch_size=2, train_group_size=4, query_max_len=16,
+                      passage_max_len=32, save_steps=2, logging_steps=1, learning_rate=1e-4,
+                      dataloader_num_workers=0)
+    train_args.update(args)
+    cfg = {"model": str(model), "train": {"data": str(data), "output_dir": str(output), "nproc": 1,
+                                          "fp16": True, "deepspeed": "configs/ds_stage1.json",
+                                          "args": train_args}}
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def manual_embeddings(folder: Path, texts: list[str], pooling: str) -> np.ndarray:
+    from transformers import AutoModel, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state
+        if pooling == "cls":
+            v = hidden[:, 0]
+        else:
+            m = enc["attention_mask"].unsqueeze(-1).float()
+            v = (hidden * m).sum(1) / m.sum(1)
+        return torch.nn.functional.normalize(v, dim=-1).numpy()
+
+
+def check_loads_everywhere(folder: Path, pooling: str, query_prompt: str) -> None:
+    """sentence-transformers and FlagEmbedding both load ``folder`` and pool like the manual computation."""
+    from sentence_transformers import SentenceTransformer
+    texts = TEXTS[:3]
+    want = manual_embeddings(folder, texts, pooling)
+    st = SentenceTransformer(str(folder), device="cpu")
+    assert st.get_embedding_dimension() == want.shape[1]
+    np.testing.assert_allclose(st.encode(texts, normalize_embeddings=False), want, atol=1e-5)
+    assert (st.prompts.get("query") or "") == query_prompt
+    spec = resolve(str(folder))
+    assert spec.pooling == pooling and spec.query_instruction == query_prompt
+    if spec.family == "bge-m3":
+        from FlagEmbedding import BGEM3FlagModel
+        fm = BGEM3FlagModel(str(folder), use_fp16=False, devices="cpu")
+        out = fm.encode(texts, return_dense=True, return_sparse=True, return_colbert_vecs=True)
+        np.testing.assert_allclose(out["dense_vecs"], want, atol=1e-5)
+        assert len(out["lexical_weights"]) == 3 and len(out["colbert_vecs"]) == 3
+    else:
+        from FlagEmbedding import FlagModel
+        fm = FlagModel(str(folder), pooling_method=spec.pooling, use_fp16=False, devices="cpu",
+                       query_instruction_for_retrieval=spec.query_instruction or None)
+        np.testing.assert_allclose(fm.encode_corpus(texts), want, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ no launch
+
+
+def test_dry_run_flags_per_family(tmp_path, tiny_bert, tiny_xlmr):
+    data = write_train_data(tmp_path / "train.jsonl")
+    bge = named_copy(tiny_bert, tmp_path / "bge-tiny-zh")
+    m3 = named_copy(tiny_xlmr, tmp_path / "bge-m3-tiny")
+    e5 = named_copy(tiny_bert, tmp_path / "e5-tiny")
+    cfg = write_config(tmp_path / "c.yaml", bge, data, tmp_path / "out", warmup_ratio=0.5,
+                       overwrite_output_dir=True)
+
+    res = run_kit(["train", "--config", str(cfg), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if "torchrun" in ln and "-m" in ln)
+    assert "-m FlagEmbedding.finetune.embedder.encoder_only.base" in line
+    assert f"--query_instruction_for_retrieval {shlex.quote(BGE_ZH_INSTRUCTION)} " in line
+    assert "--sentence_pooling_method cls" in line
+    assert "--use_cpu True" in line and "--fp16" not in line and "--deepspeed" not in line
+    assert "no CUDA" in res.output
+    assert "--overwrite_output_dir" not in line and "--warmup_ratio" not in line
+    assert "--warmup_steps 1" in line               # 0.5 x max_steps 2
+    assert not (tmp_path / "out").exists()          # dry run trains nothing
+
+    res = run_kit(["train", "--config", str(cfg), "--model", str(m3), "--dry-run", "--nnodes", "2",
+                   "--node-rank", "1", "--master-addr", "10.0.0.1", "--nproc", "4"])
+    line = next(ln for ln in res.output.splitlines() if "torchrun" in ln and "-m" in ln)
+    assert "-m FlagEmbedding.finetune.embedder.encoder_only.m3" in line
+    assert "--query_instruction_for_retrieval '' " in line
+    assert "--nproc_per_node 4 --nnodes 2 --node_rank 1 --master_addr 10.0.0.1 --master_port 29500" in line
+
+    res = run_kit(["train", "--config", str(cfg), "--model", str(e5), "--dry-run"])
+    line = next(ln for ln in res.output.splitlines() if "torchrun" in ln and "-m" in ln)
+    assert "--query_instruction_for_retrieval 'query: '" in line
+    assert "--passage_instruction_for_retrieval 'passage: '" in line
+    assert "--sentence_pooling_method mean" in line
+
+    # With CUDA, fp16 and DeepSpeed are kept (command building only; nothing runs).
+    cmd = build_command(resolve(str(bge)), TrainOptions(data=str(data), output_dir="o", fp16=True,
+                                                        deepspeed="configs/ds_stage1.json"), cuda=True)
+    assert "--fp16" in cmd and "--deepspeed" in cmd and "--use_cpu" not in cmd
+
+
+def test_validate_training_data_names_lines_and_adjusts(tmp_path):
+    src = tmp_path / "train.jsonl"
+    good = [{"query": f"q{i}", "pos": ["p"], "neg": ["a", "b", "c"]} for i in range(18)]
+    lines = [json.dumps(r) for r in good[:5]] + ['{"query": "", "pos": ["p"], "neg": []}', "not json",
+                                                  json.dumps({"query": "q", "pos": []})] + \
+        [json.dumps(r) for r in good[5:]] + [json.dumps({"query": "few", "pos": ["p"], "neg": ["a"]})]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rep = validate_training_data(src, 4, clean_path=tmp_path / "clean.jsonl")
+    msgs = [str(e) for e in rep.errors.errors]
+    assert msgs[0].startswith(f"{src}:6:") and "query" in msgs[0]
+    assert msgs[1].startswith(f"{src}:7:") and "JSON" in msgs[1]
+    assert msgs[2].startswith(f"{src}:8:") and "positive" in msgs[2]
+    # 18 of 19 valid rows have 3 negatives: keep group 4, drop the one short row.
+    assert rep.train_group_size == 4 and rep.rows == 18 and rep.dropped == 4
+    assert rep.path == str(tmp_path / "clean.jsonl")
+    assert sum(1 for _ in open(rep.path, encoding="utf-8")) == 18
+    assert "dropped 1 row(s) with fewer than 3 negatives" in rep.summary()
+
+    # Most rows have only 1 negative: lower the group size instead of dropping most data.
+    src2 = tmp_path / "few.jsonl"
+    src2.write_text("".join(json.dumps({"query": f"q{i}", "pos": ["p"], "neg": ["a"]}) + "\n"
+                            for i in range(10)), encoding="utf-8")
+    rep = validate_training_data(src2, 8, clean_path=tmp_path / "clean2.jsonl")
+    assert rep.train_group_size == 2 and rep.rows == 10 and rep.path == str(src2)
+    assert "lowered train_group_size from 8 to 2" in rep.summary()
+
+    src3 = tmp_path / "bad.jsonl"
+    src3.write_text('{"query": "q"}\n', encoding="utf-8")
+    with pytest.raises(KitError, match=r"bad.jsonl: no usable training rows\n.*bad.jsonl:1:"):
+        validate_training_data(src3, 4, clean_path=tmp_path / "c3.jsonl")
+
+
+# ---------------------------------------------------------------------------- real torchrun runs
+
+
+@pytest.mark.slow
+def test_train_bge_loads_everywhere_and_resumes(tmp_path, tiny_bert):
+    data = write_train_data(tmp_path / "train.jsonl")
+    bge = named_copy(tiny_bert, tmp_path / "bge-tiny-zh")
+    out = tmp_path / "ft"
+    cfg = write_config(tmp_path / "c.yaml", bge, data, out)
+
+    res = run_kit(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "[kit train] step 2/2 loss" in res.output        # parsed progress line
+    assert (out / "checkpoint-2").is_dir()
+    first_log = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+
+    manifest = json.loads((out / "kit_manifest.json").read_text())
+    assert manifest["command"][0].endswith("torchrun") and "--use_cpu" in manifest["command"]
+    import hashlib
+    assert manifest["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert {"torch", "transformers", "FlagEmbedding", "sentence-transformers"} <= set(manifest["packages"])
+    assert manifest["started"] <= manifest["finished"]
+    check_loads_everywhere(out, "cls", BGE_ZH_INSTRUCTION)
+
+    # Re-run with more steps: resumes from checkpoint-2 instead of starting over.
+    cfg = write_config(tmp_path / "c.yaml", bge, data, out, max_steps=3, save_steps=1)
+    res = run_kit(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert f"resuming from {out / 'checkpoint-2'}" in res.output
+    assert "There were missing keys" not in res.output
+    state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    # The log of steps 1-2 came from the checkpoint (same losses), and only one new step was trained.
+    assert [h for h in state["log_history"] if h.get("step", 0) <= 2 and "loss" in h] == \
+        [h for h in first_log if "loss" in h]
+    assert res.output.count("[kit train] step") == 1
+    assert "[kit train] step 3/3 loss" in res.output
+    # Weights were restored from checkpoint-2 (one step away), not restarted from the base (three steps away).
+    from safetensors.torch import load_file
+    final, ckpt, base = (load_file(p / "model.safetensors") for p in (out, out / "checkpoint-2", bge))
+
+    def dist(a, b):
+        return sum((a[k] - b[k]).abs().mean().item() for k in a if k in b and a[k].is_floating_point())
+    assert dist(final, ckpt) < 0.5 * dist(final, base)
+    assert json.loads((out / "kit_manifest.json").read_text())["resumed_from"] == str(out / "checkpoint-2")
+    assert not (out / ".kit_resume").exists()
+
+
+@pytest.mark.slow
+def test_train_m3_carries_base_heads(tmp_path, tiny_xlmr):
+    data = write_train_data(tmp_path / "train.jsonl")
+    m3 = named_copy(tiny_xlmr, tmp_path / "bge-m3-tiny")
+    add_m3_heads(m3)
+    out = tmp_path / "m3-ft"
+    cfg = write_config(tmp_path / "c.yaml", m3, data, out)
+    res = run_kit(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "-m FlagEmbedding.finetune.embedder.encoder_only.m3" in res.output
+    assert "copied colbert_linear.pt, sparse_linear.pt from the base" in res.output
+    for head in ("colbert_linear.pt", "sparse_linear.pt"):
+        a, b = torch.load(out / head), torch.load(m3 / head)
+        assert all(torch.equal(a[k], b[k]) for k in b)
+    # The encoder itself did train.
+    from safetensors.torch import load_file
+    trained, base = load_file(out / "model.safetensors"), load_file(m3 / "model.safetensors")
+    assert any(not torch.equal(trained[k], base[k]) for k in base if k in trained)
+    check_loads_everywhere(out, "cls", "")
