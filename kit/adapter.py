@@ -21,9 +21,9 @@ from kit.io import KitError, ReadReport, read_json, read_jsonl, write_json
 @dataclass
 class AdapterOptions:
     epochs: int = 30
-    lr: float = 1e-3
+    lr: float = 3e-4
     batch_size: int = 64
-    temperature: float = 0.05
+    temperature: float = 0.02
     hidden: int = 0                 # > 0: two-layer residual variant q + W2 relu(W1 q)
     weight_decay: float = 0.0
     heldout_fraction: float = 0.1   # of queries, for early stopping
@@ -128,6 +128,7 @@ def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options:
     torch.manual_seed(opt.seed)
     texts, rows = _load_rows(train_path, corpus_path)
     prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions)
+    provider_spec = prov.spec  # what adapter:DIR will rebuild
 
     # Frozen embeddings, computed once (cache-backed).
     D = prov.encode_corpus(texts)

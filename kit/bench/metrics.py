@@ -1,0 +1,69 @@
+"""IR metrics: nDCG, recall and MAP from pytrec_eval (the reference implementation of trec_eval), plus hit@k
+and MRR@k, which trec_eval has no cut-off form of (its recip_rank looks at the whole ranking), computed here.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+
+def run_from_ranking(query_ids: list[str], doc_ids: list[str], indices: np.ndarray) -> dict[str, dict[str, float]]:
+    """A pytrec_eval run from ranked indices. Scores are rank-derived so ties cannot reorder our ranking
+    (pytrec_eval sorts by score, then by doc id)."""
+    run: dict[str, dict[str, float]] = {}
+    k = indices.shape[1] if indices.ndim == 2 else 0
+    for qi, qid in enumerate(query_ids):
+        ranked = {}
+        for r, di in enumerate(indices[qi]):
+            if di < 0:
+                continue
+            ranked.setdefault(doc_ids[int(di)], float(k - r))
+        run[qid] = ranked
+    return run
+
+
+def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], ks: Iterable[int]) -> dict[str, float]:
+    """Mean hit@k, MRR@k, recall@k, nDCG@k, MAP@k over the queries in ``qrels`` (a query missing from the
+    run scores 0)."""
+    import pytrec_eval
+
+    ks = sorted(set(int(k) for k in ks))
+    qrels = {q: {d: int(r) for d, r in rel.items()} for q, rel in qrels.items() if rel}
+    full_run = {q: run.get(q, {}) or {"__none__": 0.0} for q in qrels}
+    cuts = ",".join(map(str, ks))
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cuts}", f"recall.{cuts}", f"map_cut.{cuts}"})
+    per_query = evaluator.evaluate(full_run)
+    out: dict[str, float] = {}
+    n = len(qrels)
+    for k in ks:
+        out[f"ndcg@{k}"] = sum(per_query[q][f"ndcg_cut_{k}"] for q in qrels) / n if n else 0.0
+        out[f"recall@{k}"] = sum(per_query[q][f"recall_{k}"] for q in qrels) / n if n else 0.0
+        out[f"map@{k}"] = sum(per_query[q][f"map_cut_{k}"] for q in qrels) / n if n else 0.0
+    for k in ks:
+        hits, rr = 0.0, 0.0
+        for q, rel in qrels.items():
+            ranked = sorted(full_run[q].items(), key=lambda x: -x[1])[:k]
+            first = next((i for i, (d, _) in enumerate(ranked) if rel.get(d, 0) > 0), None)
+            if first is not None:
+                hits += 1
+                rr += 1.0 / (first + 1)
+        out[f"hit@{k}"] = hits / n if n else 0.0
+        out[f"mrr@{k}"] = rr / n if n else 0.0
+    return {k: round(v, 6) for k, v in sorted(out.items())}
+
+
+def rejection_threshold(pos: np.ndarray, neg: np.ndarray) -> dict:
+    """The score that best separates gold passages from the top-ranked wrong ones (max Youden's J =
+    TPR - FPR over every observed score). Below it a hit is more likely irrelevant than relevant."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return {"threshold": None, "tpr": None, "fpr": None, "method": "youden_j"}
+    cands = np.unique(np.concatenate([pos, neg]))
+    ps, ns = np.sort(pos), np.sort(neg)
+    tpr = 1 - np.searchsorted(ps, cands, side="left") / len(ps)
+    fpr = 1 - np.searchsorted(ns, cands, side="left") / len(ns)
+    j = tpr - fpr
+    i = int(np.argmax(j))
+    return {"threshold": round(float(cands[i]), 4), "tpr": round(float(tpr[i]), 4), "fpr": round(float(fpr[i]), 4),
+            "method": "youden_j"}
