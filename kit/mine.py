@@ -298,7 +298,7 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
         threshold = pos_score - abs(pos_score) * margin if margin else None
         pos_grams = list({id(g): g for g in [corpus.grams(u) for u in pos_us]
                           + [grams(t) for t in r["pos"] if t not in corpus.u_of_text]}.values())
-        if all_ids[ri, 0] in pos_us:
+        if all_ids[row_q[ri], 0] in pos_us:
             pos_rank1 += 1
 
         seen: set[int] = set()
@@ -345,7 +345,7 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
                 else:
                     chosen.append((u, s))
 
-        take(cheap_filters(all_ids[ri, first - 1:k], all_scores[ri, first - 1:k]))
+        take(cheap_filters(all_ids[row_q[ri], first - 1:k], all_scores[row_q[ri], first - 1:k]))
         upper = k
         if len(chosen) < opts.negatives and opts.widen and upper < n_corpus:
             rows_widened += 1

@@ -282,3 +282,17 @@ def test_real_encoder_zh_e5(zh_e5_path, cmrc_small, tmp_path):
     again = mine(train, corpus, tmp_path / "e5b.jsonl", opts)
     assert (tmp_path / "e5.jsonl").read_bytes() == (tmp_path / "e5b.jsonl").read_bytes()
     assert again.stats["embedding"]["passages"]["encoded"] == 0
+
+
+def test_rows_sharing_a_query_are_mined_against_that_query(tiny_bert, cmrc_small, tmp_path):
+    """Regression: search results are per unique query; rows repeating a query (two generators, or one
+    question with two answers) must use that query's results, not the row number's."""
+    corpus, train, chunks, rows = cmrc_small
+    dup = [dict(rows[0], pos=[chunks[50]["text"]], pos_ids=[chunks[50]["id"]])] + rows
+    path = _write(tmp_path / "dup.jsonl", dup)
+    mine(path, corpus, tmp_path / "out.jsonl", MineOptions(model=str(tiny_bert), range="2-30", negatives=4,
+                                                           relative_margin=None, progress=False, print_stats=False))
+    out = _read(tmp_path / "out.jsonl")
+    assert len(out) == len(dup)
+    texts, scores = _brute_force(tiny_bert, chunks, dup)
+    _check_rows(out, dup, chunks, texts, scores, 2, 30)

@@ -22,7 +22,10 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+import logging
 
+# pdfminer warns once per glyph about malformed font descriptors that do not affect the text.
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
 def _is_fullwidth_punct(cp: int) -> bool:
     return 0xFF01 <= cp <= 0xFF65 and not chr(cp).isalnum()
@@ -42,6 +45,19 @@ def _build_nfkc_table() -> dict[int, str]:
 
 
 _NFKC = _build_nfkc_table()
+# NFKC maps the Kangxi radicals (U+2F00..) but not the CJK Radicals Supplement (U+2E80..), which some PDF
+# fonts also use for ordinary characters (⺠ for 民, ⻔ for 门). Unicode's EquivalentUnifiedIdeograph.txt is not
+# shipped with Python, so the common ones are listed here.
+_RADICAL_SUPPLEMENT = {  # checked against unicodedata.name(): e.g. U+2EA0 CJK RADICAL CIVILIAN -> 民
+    "⺠": "民", "⻔": "门", "⻅": "见", "⻓": "长", "⻋": "车", "⻢": "马", "⻚": "页", "⻛": "风", "⻜": "飞", "⻝": "食",
+    "⻈": "讠", "⻉": "贝", "⻄": "西", "⻆": "角", "⻰": "龙", "⻮": "齿", "⻤": "鬼", "⻥": "鱼", "⻦": "鸟", "⻨": "麦",
+    "⻩": "黄", "⻬": "齐", "⻘": "青", "⻙": "韦", "⻣": "骨", "⻏": "阝", "⻖": "阝", "⺮": "竹", "⻌": "辶", "⺌": "小",
+    "⺍": "小", "⺡": "氵", "⺣": "灬", "⺤": "爫", "⺦": "丬", "⺧": "牛", "⺨": "犭", "⺩": "王", "⺫": "罒", "⺬": "礻",
+    "⺭": "礻", "⺼": "月", "⺾": "艹", "⺿": "艹", "⻀": "艹", "⻁": "虎", "⻂": "衤", "⻃": "覀", "⻗": "雨", "⻠": "饣",
+    "⻡": "首", "⻧": "卤", "⻪": "黾", "⻑": "長", "⻊": "足", "⺅": "亻", "⺉": "刂", "⺗": "忄", "⺘": "扌", "⺙": "攵",
+    "⺲": "罒", "⺻": "聿", "⻍": "辶", "⻎": "辶", "⻐": "钅",
+}
+_NFKC.update({ord(k): v for k, v in _RADICAL_SUPPLEMENT.items() if k != v})
 
 
 def nfkc_keep_chinese_punct(text: str) -> str:

@@ -1,0 +1,89 @@
+"""PDF cleaning on the real statute PDFs and on bad input made in the test."""
+import re
+
+import pytest
+
+from kit.prep.pdf import garbage_reason, join_lines, nfkc_keep_chinese_punct, read_pdf
+
+from conftest import BROKEN_PDFS, LAW_PDFS
+
+
+def test_nfkc_turns_radicals_into_characters_but_keeps_chinese_punctuation():
+    assert nfkc_keep_chinese_punct("⼗⼀⼈") == "十一人"
+    assert nfkc_keep_chinese_punct("ＡＢ１２，。；：？！（）") == "AB12，。；：？！（）"
+
+
+def test_radicals_excerpt_reads_as_normal_characters(shared_dir):
+    doc = read_pdf(LAW_PDFS / "中华人民共和国劳动合同法实施条例_excerpt.pdf")
+    text = "".join(p.text for p in doc.pages)
+    assert not doc.failed
+    assert not re.search("[\u2e80-\u2eff\u2f00-\u2fdf]", text)  # no radicals left
+    assert "第十一条" in text and "劳动合同" in text
+
+
+def test_print_headers_and_page_numbers_are_dropped(shared_dir):
+    doc = read_pdf(LAW_PDFS / "中华人民共和国刑法_1997.pdf")
+    text = "\n".join(p.text for p in doc.pages)
+    assert "file://" not in text
+    assert not re.search(r"^\s*[—-]?\s*\d+\s*[—-]?\s*$", text, re.M)
+    labour = read_pdf(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf")
+    assert not any("—" + str(n) + "—" in p.text for p in labour.pages for n in range(1, 30))
+
+
+def test_wrapped_chinese_lines_are_joined_without_spaces():
+    lines = ["第二条 中华人民共和国境内的企业、个体经济组织、民办",
+             "非企业单位等组织与劳动者建立劳动关系，适用本法。",
+             "第三条 订立劳动合同，应当遵循合法、公平的原则。"]
+    pars = join_lines(lines)
+    assert pars[0] == "第二条 中华人民共和国境内的企业、个体经济组织、民办非企业单位等组织与劳动者建立劳动关系，适用本法。"
+    assert pars[1].startswith("第三条")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BROKEN_PDFS.glob("*.pdf")) or ["missing"])
+def test_broken_digit_pdfs_are_reported_not_indexed(shared_dir, name):
+    doc = read_pdf(BROKEN_PDFS / name)
+    assert doc.failed and not doc.pages
+    assert any("ToUnicode" in p for p in doc.problems)
+    assert any(name in p for p in doc.problems)
+
+
+def test_clean_pages_are_not_flagged_as_garbage(shared_dir):
+    for pdf in LAW_PDFS.glob("*.pdf"):
+        doc = read_pdf(pdf)
+        assert not doc.failed, doc.problems
+        assert not [p for p in doc.problems if "skipped," in p], pdf.name
+
+
+def test_garbage_detector_on_text():
+    assert garbage_reason('当依照有关法律!行政法规规定的权利和义务订立合同"第三十九条 #格式合同条款定义及使用人义务$采用格'
+                          '式条款订立合同的%提供格式条款的一方应当遵循公平原则确定当事人之间的权利和义务%并采取合理的方式') is not None
+    assert garbage_reason("(cid:12)(cid:13)(cid:14) abc") is not None
+    assert garbage_reason("第一条 为了完善劳动合同制度，明确劳动合同双方当事人的权利和义务，保护劳动者的合法权益，"
+                          "构建和发展和谐稳定的劳动关系，制定本法。") is None
+
+
+def _write_bad_files(tmp_path):
+    src = LAW_PDFS / "中华人民共和国就业促进法_2007.pdf"
+    data = src.read_bytes()
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    (tmp_path / "notes.pdf").write_text("这不是PDF文件", encoding="utf-8")
+    (tmp_path / "truncated.pdf").write_bytes(data[: len(data) // 2])
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + b"\x00garbage" * 200 + b"\n%%EOF\n")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    fig = plt.figure(figsize=(3, 3))
+    fig.figimage(np.random.default_rng(0).random((60, 60)))
+    fig.savefig(tmp_path / "scan.pdf")
+    plt.close(fig)
+
+
+def test_bad_files_each_get_one_clear_line(shared_dir, tmp_path):
+    _write_bad_files(tmp_path)
+    expect = {"empty.pdf": "empty file", "notes.pdf": "not a PDF", "truncated.pdf": "truncated",
+              "corrupt.pdf": "corrupt", "scan.pdf": "no text layer"}
+    for name, words in expect.items():
+        doc = read_pdf(tmp_path / name)
+        assert doc.failed, name
+        assert any(words in p and name in p for p in doc.problems), (name, doc.problems)
