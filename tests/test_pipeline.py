@@ -1,0 +1,116 @@
+"""`kit run`: skip/resume by manifest, a changed setting re-runs its stage and the ones after it, a killed run
+continues where it stopped, and the demo config runs end to end with the starter model."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import LAW_PDFS, REPO
+
+
+def _config(tmp_path, cfg: dict) -> Path:
+    p = tmp_path / "kit.yaml"
+    p.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def _run(config, *args, env=None, timeout=1500):
+    return subprocess.run([sys.executable, "-m", "kit.cli", "run", str(config), *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def test_stages_skip_and_rerun_from_a_changed_setting(shared_dir, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("中华人民共和国就业促进法_2007.pdf", "中华人民共和国劳动合同法实施条例_excerpt.pdf"):
+        (docs / name).write_bytes((LAW_PDFS / name).read_bytes())
+    (docs / "broken.pdf").write_text("not a pdf")  # a bad PDF in the folder does not stop the run
+    cfg = {"workdir": "work", "model": "BAAI/bge-small-zh-v1.5", "prep": {"inputs": ["docs"], "max_tokens": 200},
+           "queries": {"generator": ["ict"], "per_chunk": 1}, "split": {"eval_ratio": 0.5, "seed": 1}}
+    config = _config(tmp_path, cfg)
+    r = _run(config)
+    assert r.returncode == 0, r.stderr
+    assert "broken.pdf" in r.stderr and "[split] done" in r.stderr
+    split_manifest = json.loads((tmp_path / "work/manifests/split.json").read_text())
+    r = _run(config)
+    assert r.returncode == 0 and r.stderr.count("up to date, skipped") == 3
+    cfg["queries"]["per_chunk"] = 2
+    r = _run(_config(tmp_path, cfg))
+    assert "[prep] up to date" in r.stderr and "[queries] running" in r.stderr and "[split] running" in r.stderr
+    assert json.loads((tmp_path / "work/manifests/split.json").read_text())["fingerprint"] != split_manifest["fingerprint"]
+    cfg["queries"]["bogus"] = 1
+    r = _run(_config(tmp_path, cfg))
+    assert r.returncode == 2 and "stage queries" in r.stderr and "bogus" in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_config_end_to_end_killed_and_resumed(zh_e5_path, tmp_path):
+    """configs/demo.yaml with the starter model and fewer steps; killed during training, then resumed."""
+    cfg = yaml.safe_load((REPO / "configs/demo.yaml").read_text(encoding="utf-8"))
+    cfg["workdir"] = str(tmp_path / "work")
+    cfg["model"] = str(zh_e5_path)
+    cfg["prep"]["inputs"] = [str(REPO / "examples/data")]
+    cfg["train"]["args"].update({"max_steps": 8, "save_steps": 4, "logging_steps": 2})
+    cfg["adapter"]["epochs"] = 5
+    cfg["bench"].pop("general")  # the general check is exercised by the bench tests; keep CI time down
+    config = _config(tmp_path, cfg)
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", str(config)], stdout=log, stderr=log,
+                            start_new_session=True)
+    ckpt = tmp_path / "work/models/finetuned/checkpoint-4"
+    deadline = time.time() + 1200
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(1)
+    assert ckpt.exists(), (tmp_path / "first.log").read_text()[-3000:]
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its worker die with it
+    proc.wait()
+    assert not (tmp_path / "work/manifests/train.json").exists()
+
+    r = _run(config)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for stage in ("prep", "queries", "split", "mine"):
+        assert f"[{stage}] up to date, skipped" in r.stderr
+    assert "resuming from" in r.stderr and "checkpoint-4" in r.stderr
+    res = json.loads((tmp_path / "work/report/results.json").read_text(encoding="utf-8"))
+    assert set(res["models"]) == {"base", "fine-tuned", "merged-0.5", "adapter-base", "bm25"}
+    for m in res["models"].values():
+        assert 0 < m["domain"]["metrics"]["mrr@10"] <= 1
+    assert (tmp_path / "work/report/report.html").exists()
+    # bench-only change: nothing upstream re-runs, and no embedding is recomputed
+    cfg["bench"]["k"] = [1, 5, 10]
+    r = _run(_config(tmp_path, cfg))
+    assert r.returncode == 0 and "[train] up to date" in r.stderr and "[bench] running" in r.stderr
+    res = json.loads((tmp_path / "work/report/results.json").read_text(encoding="utf-8"))
+    assert all(m["domain"]["encoded"] == 0 for n, m in res["models"].items() if n != "bm25")
+
+
+@pytest.mark.parametrize("name", ["demo", "bge-large-zh-v1.5", "bge-m3", "cpu-small"])
+def test_shipped_configs_map_onto_stage_options(name, monkeypatch):
+    """Every section of every shipped config is accepted by its stage's options dataclass."""
+    from kit.adapter import AdapterOptions
+    from kit.bench.runner import BenchOptions
+    from kit.config import load_config
+    from kit.merge import MergeOptions
+    from kit.mine import MineOptions
+    from kit.pipeline import options_from
+    from kit.prep import PrepOptions
+    from kit.queries import QueryOptions
+    from kit.split import SplitOptions
+    from kit.train import TrainOptions
+
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert cfg.get("model")
+    classes = {"prep": PrepOptions, "queries": QueryOptions, "split": SplitOptions, "mine": MineOptions,
+               "train": TrainOptions, "merge": MergeOptions, "adapter": AdapterOptions, "bench": BenchOptions}
+    drop = {"prep": ["inputs"], "adapter": ["providers"], "bench": ["models", "include"]}
+    for section, cls in classes.items():
+        if section in cfg:
+            sec = {k: v for k, v in cfg[section].items() if k not in drop.get(section, [])}
+            options_from(cls, sec, f"{name}: {section}")
