@@ -26,7 +26,9 @@ class AdapterOptions:
     temperature: float = 0.02
     hidden: int = 0                 # > 0: two-layer residual variant q + W2 relu(W1 q)
     weight_decay: float = 0.0
+    identity_reg: float = 0.01      # penalty on ||W - I||^2 (linear map): keeps the map near the base space
     heldout_fraction: float = 0.1   # of queries, for early stopping
+    heldout_by: str = "doc"         # doc: hold out whole documents (transfer to new documents); query: random queries
     patience: int = 5
     max_negatives: int = 7
     seed: int = 0
@@ -89,6 +91,31 @@ def mrr_at_k(q: np.ndarray, d: np.ndarray, relevant: list[set[int]], k: int = 10
     return total / max(len(relevant), 1)
 
 
+def _heldout_split(rows: list[dict], fraction: float, rng: random.Random,
+                   by_doc: bool = True) -> tuple[list[int], list[int]]:
+    """Early-stopping slice. When rows name their document, whole documents are held out, so the stopping
+    point measures transfer to documents the adapter never saw (a random-query slice rewards memorising the
+    training documents); otherwise random queries."""
+    n_held = max(1, int(round(len(rows) * fraction)))
+    docs = sorted({r["doc"] for r in rows if r.get("doc")})
+    if by_doc and len(docs) >= 2:
+        rng.shuffle(docs)
+        held_docs: set[str] = set()
+        count = 0
+        for d in docs[:-1]:
+            if count >= n_held:
+                break
+            held_docs.add(d)
+            count += sum(1 for r in rows if r["doc"] == d)
+        held = [i for i, r in enumerate(rows) if r["doc"] in held_docs]
+        train = [i for i, r in enumerate(rows) if r["doc"] not in held_docs]
+        if held and train:
+            return held, train
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    return order[:n_held], order[n_held:]
+
+
 def _load_rows(train_path, corpus_path):
     report = ReadReport()
     corpus = read_jsonl(corpus_path, report)
@@ -108,7 +135,8 @@ def _load_rows(train_path, corpus_path):
             continue
         neg = [by_id[n] for n in r.get("neg_ids") or [] if n in by_id] or \
               [by_text[t] for t in r.get("neg") or [] if t in by_text]
-        rows.append({"query": r["query"], "pos": pos, "neg": [n for n in neg if n not in pos]})
+        rows.append({"query": r["query"], "pos": pos, "neg": [n for n in neg if n not in pos],
+                     "doc": str(r.get("doc") or "")})
     if report:
         print(report.summary())
     if len(rows) < 4:
@@ -134,10 +162,7 @@ def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options:
     D = prov.encode_corpus(texts)
     Q = prov.encode_queries([r["query"] for r in rows])
 
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    n_held = max(1, int(round(len(rows) * opt.heldout_fraction)))
-    held, train = order[:n_held], order[n_held:]
+    held, train = _heldout_split(rows, opt.heldout_fraction, rng, by_doc=opt.heldout_by == "doc")
     held_rel = [set(rows[i]["pos"]) for i in held]
 
     Dt = torch.from_numpy(D)
@@ -171,6 +196,11 @@ def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options:
             dup = (pos_t[:, None] == pos_t[None, :]) & ~torch.eye(len(b), dtype=torch.bool)
             logits[:, : len(b)] = logits[:, : len(b)].masked_fill(dup, float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits, target)
+            if opt.identity_reg and opt.hidden == 0:
+                # pull the map toward the identity: with a few hundred queries a free 1024x1024 map overfits the
+                # training documents; staying near the base embedding space is what transfers to new documents
+                eye = torch.eye(model.linear.weight.shape[0])
+                loss = loss + opt.identity_reg * ((model.linear.weight - eye) ** 2).sum()
             optim.zero_grad()
             loss.backward()
             optim.step()
