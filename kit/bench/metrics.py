@@ -1,5 +1,7 @@
-"""IR metrics: nDCG, recall and MAP from pytrec_eval (the reference implementation of trec_eval), plus hit@k
-and MRR@k, which trec_eval has no cut-off form of (its recip_rank looks at the whole ranking), computed here.
+"""IR metrics from pytrec_eval (the reference implementation of trec_eval): nDCG@k (ndcg_cut), recall@k,
+MAP@k (map_cut) and hit@k (trec_eval's success@k). MRR@k is computed here because trec_eval has no cut-off
+form of it: its recip_rank looks at the whole ranking and ignores a ".k" parameter (tests/bench/test_metrics.py
+checks that), so MRR@10 would silently become MRR@depth.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]],
     qrels = {q: {d: int(r) for d, r in rel.items()} for q, rel in qrels.items() if rel}
     full_run = {q: run.get(q, {}) or {"__none__": 0.0} for q in qrels}
     cuts = ",".join(map(str, ks))
-    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cuts}", f"recall.{cuts}", f"map_cut.{cuts}"})
+    evaluator = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cuts}", f"recall.{cuts}", f"map_cut.{cuts}", f"success.{cuts}"})
     per_query = evaluator.evaluate(full_run)
     out: dict[str, float] = {}
     n = len(qrels)
@@ -40,17 +43,25 @@ def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]],
         out[f"ndcg@{k}"] = sum(per_query[q][f"ndcg_cut_{k}"] for q in qrels) / n if n else 0.0
         out[f"recall@{k}"] = sum(per_query[q][f"recall_{k}"] for q in qrels) / n if n else 0.0
         out[f"map@{k}"] = sum(per_query[q][f"map_cut_{k}"] for q in qrels) / n if n else 0.0
+        out[f"hit@{k}"] = sum(per_query[q][f"success_{k}"] for q in qrels) / n if n else 0.0
+    # trec_eval's order: score descending, then doc id descending on ties (our scores are rank-derived, so
+    # there are none from run_from_ranking).
+    ranked = {q: [d for d, _ in sorted(full_run[q].items(), key=lambda x: (-x[1], _desc(x[0])))] for q in qrels}
     for k in ks:
-        hits, rr = 0.0, 0.0
+        rr = 0.0
         for q, rel in qrels.items():
-            ranked = sorted(full_run[q].items(), key=lambda x: -x[1])[:k]
-            first = next((i for i, (d, _) in enumerate(ranked) if rel.get(d, 0) > 0), None)
+            first = next((i for i, d in enumerate(ranked[q][:k]) if rel.get(d, 0) > 0), None)
             if first is not None:
-                hits += 1
                 rr += 1.0 / (first + 1)
-        out[f"hit@{k}"] = hits / n if n else 0.0
         out[f"mrr@{k}"] = rr / n if n else 0.0
     return {k: round(v, 6) for k, v in sorted(out.items())}
+
+
+class _desc(str):
+    """Sort key that orders strings descending (trec_eval breaks score ties by doc id, descending)."""
+
+    def __lt__(self, other):
+        return str.__gt__(self, other)
 
 
 def rejection_threshold(pos: np.ndarray, neg: np.ndarray) -> dict:

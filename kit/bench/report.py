@@ -21,9 +21,17 @@ def _main_metric(results: dict) -> str:
     return MAIN if 10 in ks else f"mrr@{max(ks)}"
 
 
+_TUNED_WORDS = ("ft", "sft", "finetune", "finetuned", "tuned", "merged", "merge", "adapter", "cocktail", "lora")
+
+
 def _is_candidate_of(name: str, spec: str) -> bool:
-    n = name.lower()
-    return any(t in n for t in ("fine", "ft", "merged", "adapter", "tuned")) or spec.startswith("adapter:")
+    """Is this model a fine-tuned / merged / adapted variant (judged against the baseline)? Whole words of
+    the name or the spec's last path part, so "ft-bge" and "bge_merged" count but "microsoft" does not."""
+    import re
+    last = spec.split(":", 1)[-1].rstrip("/").split("/")[-1]
+    words = set(re.split(r"[^a-z0-9]+", f"{name} {last}".lower()))
+    return bool(words & set(_TUNED_WORDS)) or "fine-tun" in name.lower() or "微调" in name \
+        or "合并" in name or spec.startswith("adapter:")
 
 
 def recommend(results: dict) -> dict:
@@ -38,7 +46,8 @@ def recommend(results: dict) -> dict:
     paid = [m for m in models if (models[m].get("price_per_1m_tokens_usd") or 0) > 0]
     value = None
     if paid:
-        value = max(paid, key=lambda m: (_metric(models[m], "domain", metric) or 0) / models[m]["price_per_1m_tokens_usd"])
+        value = max(paid, key=lambda m: (_metric(models[m], "domain", metric) or 0)
+                    / models[m]["price_per_1m_tokens_usd"])
         lines.append(f"Best quality per cost among paid APIs: {value} ({metric.upper()} "
                      f"{_metric(models[value], 'domain', metric):.3f} at ${models[value]['price_per_1m_tokens_usd']:g} "
                      f"per 1M tokens).")
@@ -81,7 +90,8 @@ def recommend(results: dict) -> dict:
     thr = (models[best].get("domain") or {}).get("similarity", {}).get("threshold", {})
     if thr.get("threshold") is not None:
         lines.append(f"For {best}, treat hits scoring below {thr['threshold']:.3f} as likely irrelevant "
-                     f"(keeps {thr['tpr']:.0%} of correct passages, rejects {1 - thr['fpr']:.0%} of top-ranked wrong ones).")
+                     f"(keeps {thr['tpr']:.0%} of correct passages, rejects {1 - thr['fpr']:.0%} of top-ranked "
+                     f"wrong ones).")
     return {"best_quality": best, "best_value": value, "fine_tuning": ft, "metric": metric, "text": lines}
 
 
@@ -94,11 +104,18 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _label(name: str) -> str:
-    """Chart labels stay ASCII unless a CJK font is installed (else Chinese names render as boxes)."""
-    if name.isascii() or _has_cjk_font():
-        return name
-    return name.encode("ascii", "replace").decode("ascii")
+def chart_labels(names: list[str]) -> list[str]:
+    """Chart labels: the names themselves when ASCII or when a CJK font is installed; otherwise (Chinese names,
+    no font: they would render as boxes) the name's ASCII part, or "model N" (N = its row in the results
+    table) when that is empty or ambiguous."""
+    if all(n.isascii() for n in names) or _has_cjk_font():
+        return list(names)
+    out = []
+    for i, n in enumerate(names):
+        ascii_part = "".join(c for c in n if c.isascii()).strip(" -_")
+        out.append(n if n.isascii() else (ascii_part or f"model {i + 1}"))
+    dupes = {x for x in out if out.count(x) > 1}
+    return [f"model {i + 1}" if x in dupes and not n.isascii() else x for i, (n, x) in enumerate(zip(names, out))]
 
 
 _CJK_FONT: bool | None = None
@@ -126,7 +143,7 @@ def charts(results: dict) -> dict[str, str]:
     metric = _main_metric(results)
     models = results["models"]
     names = list(models)
-    labels = [_label(n) for n in names]
+    labels = chart_labels(names)
     out: dict[str, str] = {}
 
     k = metric.split("@")[1]
@@ -141,7 +158,7 @@ def charts(results: dict) -> dict[str, str]:
                label=f"{metric} (general)", hatch="//")
     ax.set_xticks(x + width * (len(shown) - 1) / 2, labels, rotation=20, ha="right")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: bars reach 1.0
     ax.set_title("Retrieval quality per model")
     out["metrics"] = _png(fig)
 
@@ -200,20 +217,28 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     general = "general" in results["sets"]
     head = ["model", "spec", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}", f"hit@{k}"] + \
            ([f"general MRR@{k}"] if general else []) + \
-           ["latency p50 ms", "texts/s", "dims", "index GB / 1M chunks", "USD / 1M tokens", "threshold"]
+           ["latency p50 ms", "texts/s", "dims", "index GB / 1M chunks", "USD / 1M tokens", "USD to embed this eval",
+            "threshold"]
     rows = []
+    labels = dict(zip(results["models"], chart_labels(list(results["models"]))))
     for n, e in results["models"].items():
         m = (e.get("domain") or {}).get("metrics", {})
         thr = (e.get("domain") or {}).get("similarity", {}).get("threshold", {}).get("threshold")
         price = e.get("price_per_1m_tokens_usd")
-        rows.append([n, e["spec"], f"{m.get(metric, 0):.4f}", f"{m.get(f'recall@{k}', 0):.4f}",
+        rows.append([n if labels[n] == n else f"{n} (chart: {labels[n]})", e["spec"], f"{m.get(metric, 0):.4f}",
+                     f"{m.get(f'recall@{k}', 0):.4f}",
                      f"{m.get(f'ndcg@{k}', 0):.4f}", f"{m.get(f'hit@{k}', 0):.4f}"]
                     + ([f"{_metric(e, 'general', metric):.4f}"] if general else [])
                     + [f"{(e.get('latency') or {}).get('p50_ms', '–')}", f"{e.get('throughput_texts_per_s') or '–'}",
                        f"{e.get('dimensions') or '–'}",
                        f"{e['index_bytes_per_1m_chunks'] / 1e9:.2f}" if e.get("index_bytes_per_1m_chunks") else "–",
-                       "unknown" if price is None else f"{price:g}", "–" if thr is None else f"{thr:.3f}"])
+                       "unknown" if price is None else f"{price:g}", _usd(e.get("cost_full_embed_usd_estimate")),
+                       "–" if thr is None else f"{thr:.3f}"])
     return head, rows
+
+
+def _usd(v) -> str:
+    return "–" if v is None else ("0" if v == 0 else f"{v:.4f}")
 
 
 def to_markdown(results: dict) -> str:

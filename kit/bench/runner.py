@@ -8,7 +8,6 @@ embeddings go through the shared on-disk cache, so a second bench of the same co
 """
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import sys
@@ -85,9 +84,10 @@ def load_eval(path, max_queries: int | None = None, seed: int = 0) -> EvalSet:
                 parts = line.rstrip("\n").split("\t")
                 if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
                     continue  # header
-                if len(parts) < 3:
-                    if line.strip():
-                        report.add(tsv, n, "expected query-id<TAB>corpus-id<TAB>score")
+                if not line.strip():
+                    continue
+                if len(parts) < 3 or not parts[2].strip().lstrip("-").isdigit():
+                    report.add(tsv, n, "expected query-id<TAB>corpus-id<TAB>integer score")
                     continue
                 qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
     known = set(doc_ids)
@@ -214,12 +214,22 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
             entry["latency"] = _measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
         price = price_per_million_tokens(provider.model_name or spec)
         tokens = sum(entry[s]["tokens"] for s in sets)
+        # What embedding these corpora and queries costs from scratch, even when this run was served from the
+        # cache (tokens_this_run = 0): counted with the provider's own token counter (tiktoken or an upper bound).
+        count = getattr(provider, "_count", None) or getattr(getattr(provider, "base", None), "_count", None)
+        full_tokens = None
+        if price and count:
+            unique = {t for es in sets.values() for t in es.doc_texts + es.query_texts}
+            full_tokens = sum(count(t) for t in unique)
         entry.update({
             "dimensions": provider.dim, "max_input_tokens": provider.max_input_tokens,
             "index_bytes_per_1m_chunks": int(provider.dim * 4 * 1_000_000) if provider.dim else None,
             "price_per_1m_tokens_usd": price,
             "tokens_this_run": tokens,
             "cost_this_run_usd": round(tokens * price / 1e6, 6) if price is not None else None,
+            "tokens_full_embed_estimate": full_tokens,
+            "cost_full_embed_usd_estimate": round(full_tokens * price / 1e6, 6) if full_tokens else
+            (0.0 if price == 0 else None),
             "throughput_texts_per_s": _throughput(provider, entry, sets),
         })
         results["models"][name] = entry

@@ -182,6 +182,35 @@ def _check_file(path: Path) -> str | None:
     return None
 
 
+def _exception_chain(e: BaseException):
+    # pdfplumber wraps pdfminer's errors: PdfminerException(PDFPasswordIncorrect()) carries the real one
+    # in args / __context__, so the reason has to be looked for along the chain.
+    seen = set()
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        todo += [a for a in getattr(x, "args", ()) if isinstance(a, BaseException)]
+        todo += [c for c in (x.__cause__, x.__context__) if c is not None]
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    chain = list(_exception_chain(e))
+    return chain[-1] if len(chain) > 1 else e
+
+
+def _is_encryption_error(e: BaseException) -> bool:
+    for x in _exception_chain(e):
+        name, msg = type(x).__name__, str(x).lower()
+        if name in ("PDFPasswordIncorrect", "PDFEncryptionError", "PDFEncryptionWarning") or \
+                "password" in msg or "encrypt" in msg:
+            return True
+    return False
+
+
 def _norm_repeat(line: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", "", line))
 
@@ -218,9 +247,10 @@ def read_pdf(path) -> Document:
                     continue
                 raw.append((i, lines, table_lines))
     except Exception as e:
-        name = type(e).__name__
-        msg = str(e) or name
-        if "password" in msg.lower() or "encrypt" in msg.lower() or name in ("PDFPasswordIncorrect", "PDFEncryptionError"):
+        root = _root_cause(e)
+        name = type(root).__name__
+        msg = str(root) or name
+        if _is_encryption_error(e):
             doc.problems.append(f"{path}: encrypted PDF (needs a password); decrypt it first")
         else:
             doc.problems.append(f"{path}: corrupt PDF ({name}: {msg})")

@@ -1,8 +1,6 @@
 """Chunking keeps law articles whole, carries titles and pages, and gives stable ids."""
-import json
 import re
 
-from kit.prep import PrepOptions, prep
 from kit.prep.chunk import ChunkOptions, chunk_document, make_token_counter, split_sentences
 from kit.prep.pdf import Document, Page, read_pdf
 
@@ -57,19 +55,38 @@ def test_token_budget_uses_the_model_tokenizer(zh_e5_path):
     assert max(count(c.title) + count(c.text) for c in chunks) <= 128 + 8
 
 
-def test_prep_ids_are_stable_and_bad_files_do_not_stop_the_batch(shared_dir, tmp_path):
-    (tmp_path / "in").mkdir()
-    for name in ("中华人民共和国就业促进法_2007.pdf", "中华人民共和国劳动合同法实施条例_excerpt.pdf"):
-        (tmp_path / "in" / name).write_bytes((LAW_PDFS / name).read_bytes())
-    (tmp_path / "in" / "bad.pdf").write_text("not a pdf")
-    opts = PrepOptions(max_tokens=200, progress=False)
-    r1 = prep([tmp_path / "in"], tmp_path / "a.jsonl", opts, echo=lambda m: None)
-    r2 = prep([tmp_path / "in"], tmp_path / "b.jsonl", PrepOptions(max_tokens=200, progress=False, workers=1),
-              echo=lambda m: None)
-    assert r1.files == 3 and r1.files_failed == 1 and any("bad.pdf" in p for p in r1.problems)
-    a = [json.loads(x) for x in open(tmp_path / "a.jsonl", encoding="utf-8")]
-    b = [json.loads(x) for x in open(tmp_path / "b.jsonl", encoding="utf-8")]
-    assert a == b and len({r["id"] for r in a}) == len(a)
-    assert set(a[0]) == {"id", "doc", "page_start", "page_end", "title", "text"}
-    assert {r["doc"] for r in a} == {"中华人民共和国就业促进法_2007", "中华人民共和国劳动合同法实施条例_excerpt"}
-    assert not any("file://" in r["text"] for r in a)
+def _doc(text: str, name: str = "manual") -> Document:
+    return Document(path=f"{name}.pdf", name=name, pages=[Page(1, text)])
+
+
+def test_headings_become_a_breadcrumb_title():
+    doc = _doc("一、总体要求\n（一）适用范围\n本制度适用于公司全体员工。员工应当遵守。\n"
+               "（二）职责分工\n人力资源部负责解释。\n二、附则\n本制度自发布之日起施行。")
+    chunks = chunk_document(doc, ChunkOptions(max_tokens=200), len)
+    titles = {c.text: c.title for c in chunks}
+    assert titles["本制度适用于公司全体员工。员工应当遵守。"] == "一、总体要求 （一）适用范围"
+    assert titles["人力资源部负责解释。"] == "一、总体要求 （二）职责分工"
+    assert titles["本制度自发布之日起施行。"] == "二、附则"  # a new 一、-level heading closes the old （一）
+
+
+def test_running_text_is_packed_with_sentence_overlap():
+    sentences = [f"第{i}句内容写在这里。" for i in range(20)]   # 9 characters each
+    doc = _doc("".join(sentences))
+    chunks = chunk_document(doc, ChunkOptions(max_tokens=40, overlap=1), len)
+    assert len(chunks) > 4 and all(len(c.text) <= 40 for c in chunks)
+    for a, b in zip(chunks, chunks[1:]):
+        last = re.findall(r"[^。]+。", a.text)[-1]
+        assert b.text.startswith(last)          # one sentence carried over
+    no_overlap = chunk_document(doc, ChunkOptions(max_tokens=40, overlap=0), len)
+    assert "".join(c.text for c in no_overlap) == "".join(sentences)   # nothing lost, nothing repeated
+
+
+def test_ids_are_deterministic_and_follow_the_text():
+    text = "第一章 总则\n第一条 为了规范管理，制定本办法。\n第二条 本办法适用于全体员工。"
+    a = chunk_document(_doc(text), ChunkOptions(max_tokens=20), len)
+    b = chunk_document(_doc(text), ChunkOptions(max_tokens=20), len)
+    assert [c.id for c in a] == [c.id for c in b] and len({c.id for c in a}) == len(a) == 2
+    changed = chunk_document(_doc(text.replace("全体员工", "全体职工")), ChunkOptions(max_tokens=20), len)
+    assert changed[0].id == a[0].id and changed[1].id != a[1].id
+    other = chunk_document(_doc(text, name="other"), ChunkOptions(max_tokens=20), len)
+    assert not {c.id for c in other} & {c.id for c in a}

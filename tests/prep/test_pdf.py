@@ -1,4 +1,5 @@
 """PDF cleaning on the real statute PDFs and on bad input made in the test."""
+import functools
 import re
 
 import pytest
@@ -8,13 +9,19 @@ from kit.prep.pdf import garbage_reason, join_lines, nfkc_keep_chinese_punct, re
 from conftest import BROKEN_PDFS, LAW_PDFS
 
 
+@functools.lru_cache(maxsize=None)
+def law(name: str):
+    """Each statute is extracted once per session (pdfplumber is the slow part of these tests)."""
+    return read_pdf(LAW_PDFS / name)
+
+
 def test_nfkc_turns_radicals_into_characters_but_keeps_chinese_punctuation():
     assert nfkc_keep_chinese_punct("⼗⼀⼈") == "十一人"
     assert nfkc_keep_chinese_punct("ＡＢ１２，。；：？！（）") == "AB12，。；：？！（）"
 
 
 def test_radicals_excerpt_reads_as_normal_characters(shared_dir):
-    doc = read_pdf(LAW_PDFS / "中华人民共和国劳动合同法实施条例_excerpt.pdf")
+    doc = law("中华人民共和国劳动合同法实施条例_excerpt.pdf")
     text = "".join(p.text for p in doc.pages)
     assert not doc.failed
     assert not re.search("[\u2e80-\u2eff\u2f00-\u2fdf]", text)  # no radicals left
@@ -22,11 +29,11 @@ def test_radicals_excerpt_reads_as_normal_characters(shared_dir):
 
 
 def test_print_headers_and_page_numbers_are_dropped(shared_dir):
-    doc = read_pdf(LAW_PDFS / "中华人民共和国刑法_1997.pdf")
+    doc = law("中华人民共和国刑法_1997.pdf")
     text = "\n".join(p.text for p in doc.pages)
     assert "file://" not in text
     assert not re.search(r"^\s*[—-]?\s*\d+\s*[—-]?\s*$", text, re.M)
-    labour = read_pdf(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf")
+    labour = law("中华人民共和国劳动合同法_2012修正.pdf")
     assert not any("—" + str(n) + "—" in p.text for p in labour.pages for n in range(1, 30))
 
 
@@ -45,13 +52,6 @@ def test_broken_digit_pdfs_are_reported_not_indexed(shared_dir, name):
     assert doc.failed and not doc.pages
     assert any("ToUnicode" in p for p in doc.problems)
     assert any(name in p for p in doc.problems)
-
-
-def test_clean_pages_are_not_flagged_as_garbage(shared_dir):
-    for pdf in LAW_PDFS.glob("*.pdf"):
-        doc = read_pdf(pdf)
-        assert not doc.failed, doc.problems
-        assert not [p for p in doc.problems if "skipped," in p], pdf.name
 
 
 def test_garbage_detector_on_text():
@@ -77,13 +77,21 @@ def _write_bad_files(tmp_path):
     fig.figimage(np.random.default_rng(0).random((60, 60)))
     fig.savefig(tmp_path / "scan.pdf")
     plt.close(fig)
+    # pypdf (test-only dependency) writes a real password-protected PDF; pdfminer cannot write PDFs.
+    from pypdf import PdfWriter
+    writer = PdfWriter(clone_from=src)
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="AES-256")
+    with open(tmp_path / "locked.pdf", "wb") as f:
+        writer.write(f)
+    return {"empty.pdf": "empty file", "notes.pdf": "not a PDF", "truncated.pdf": "truncated",
+            "corrupt.pdf": "corrupt", "scan.pdf": "no text layer", "locked.pdf": "encrypted PDF"}
 
 
 def test_bad_files_each_get_one_clear_line(shared_dir, tmp_path):
-    _write_bad_files(tmp_path)
-    expect = {"empty.pdf": "empty file", "notes.pdf": "not a PDF", "truncated.pdf": "truncated",
-              "corrupt.pdf": "corrupt", "scan.pdf": "no text layer"}
+    expect = _write_bad_files(tmp_path)
     for name, words in expect.items():
         doc = read_pdf(tmp_path / name)
-        assert doc.failed, name
+        assert doc.failed and not doc.pages, name
         assert any(words in p and name in p for p in doc.problems), (name, doc.problems)
+        # a file-level failure is exactly one line, not a traceback or one line per page
+        assert len(doc.problems) <= 2 and all("\n" not in p for p in doc.problems), doc.problems
