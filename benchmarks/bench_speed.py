@@ -26,7 +26,7 @@ def st_evaluator(es, bf16: bool) -> float:
 
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     model = SentenceTransformer(str(MODEL), device="cpu")
     ev = InformationRetrievalEvaluator(

@@ -83,6 +83,7 @@ BLOCK_START = re.compile(
 HEADING_LINE = re.compile(
     r"^\s*(?:第[一二三四五六七八九十百千零〇\d]+[编章节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]"
     r"|\d+(?:\.\d+)*[、.．]\s*\S|目\s*录)")
+SECTION_HEADING = re.compile(r"^\s*第[一二三四五六七八九十百千零〇\d]+[编章节](?![的规中])\S")
 SENTENCE_END = tuple("。！？；：…」』”)）") + (".", "!", "?", ";", ":")
 
 
@@ -319,12 +320,16 @@ def join_lines(lines: list[str]) -> list[str]:
     paragraphs: list[str] = []
     cur = ""
     for ln in lines:
-        if cur and BLOCK_START.match(ln):
+        # 第X编/章/节 on a short line is a heading even without a space after the marker (annual reports print
+        # "第七节优先股相关情况"); such a line is never the wrapped tail of a sentence.
+        section_heading = (bool(SECTION_HEADING.match(ln)) and len(ln) <= 30
+                           and not ln.endswith(("，", "、", ",", "。", "；")))
+        if cur and (BLOCK_START.match(ln) or section_heading):
             paragraphs.append(cur)
             cur = ""
         cur = cur + _joiner(cur, ln) + ln if cur else ln
-        is_heading = (bool(HEADING_LINE.match(ln)) and len(ln) <= 30 and len(ln) < 0.6 * full
-                      and not ln.endswith(("，", "、", ",")))
+        is_heading = section_heading or (bool(HEADING_LINE.match(ln)) and len(ln) <= 30 and len(ln) < 0.6 * full
+                                         and not ln.endswith(("，", "、", ",")))
         if is_heading or (ln.endswith(SENTENCE_END) and len(ln) < 0.9 * full):
             paragraphs.append(cur)
             cur = ""
