@@ -148,7 +148,7 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
         pos_index = {did: i for i, did in enumerate(es.doc_ids)}
         pos_scores = [float(q[qi] @ d[pos_index[did]]) for qi, qid in enumerate(es.query_ids) for did in es.qrels[qid]]
     else:
-        scores, idx = provider.search(es.query_texts, es.doc_texts, depth)
+        scores, idx = _cached_sparse_search(provider, es, depth)
         pos_scores = []
         for qi, qid in enumerate(es.query_ids):
             for r, di in enumerate(idx[qi]):
@@ -167,6 +167,30 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
             "similarity": {"positives": _hist_summary(pos_scores), "hard_negatives": _hist_summary(neg_scores),
                            "threshold": rejection_threshold(np.array(pos_scores), np.array(neg_scores)),
                            "pos_sample": _sample(pos_scores), "neg_sample": _sample(neg_scores)}}
+
+
+def _cached_sparse_search(provider, es: EvalSet, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """A sparse model (bm25) has no vectors for the embedding cache, and jieba-tokenising a corpus costs more
+    than everything else in a re-run; so its top-``depth`` ranking is cached on disk, keyed by everything it
+    depends on (spec and parameters, every passage and query text, depth, jieba's version)."""
+    import jieba
+
+    from ..embed import default_cache_path
+    from ..io import atomic_open, stable_hash, text_hash
+
+    key = stable_hash({"spec": provider.spec, "params": {a: getattr(provider, a, None) for a in ("k1", "b")},
+                       "docs": text_hash("\x1e".join(es.doc_texts), 32),
+                       "queries": text_hash("\x1e".join(es.query_texts), 32), "depth": depth,
+                       "jieba": getattr(jieba, "__version__", "")}, 32)
+    path = default_cache_path().parent / "sparse_runs" / f"{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            provider.stats["cached"] += len(es.doc_texts) + len(es.query_texts)
+            return z["scores"], z["indices"]
+    scores, idx = provider.search(es.query_texts, es.doc_texts, depth)
+    with atomic_open(path, "wb") as f:
+        np.savez(f, scores=scores, indices=idx)
+    return scores, idx
 
 
 def _sample(v: list[float], n: int = 2000) -> list[float]:

@@ -100,7 +100,9 @@ def prep(inputs, output, options: PrepOptions | None = None, echo=None) -> PrepR
     workers = options.workers or min(len(files), os.cpu_count() or 1)
     result = PrepResult(files=len(files))
     by_file: dict[str, list[dict]] = {}
-    jobs = [(p, options) for p in files]
+    # Largest files first: work is handed out per file, and a big report started last would leave the other
+    # workers idle at the end. The output order stays the input order (rows are reassembled by file below).
+    jobs = [(p, options) for p in sorted(files, key=lambda f: -f.stat().st_size)]
     # Progress in pages (what the time goes into); work is handed out per file, so the bar moves by whole files.
     bar = tqdm(total=sum(_count_pages(p) for p in files), desc="prep", unit="page",
                disable=not options.progress or None)
