@@ -58,6 +58,7 @@ def test_demo_config_end_to_end_killed_and_resumed(zh_e5_path, tmp_path):
     cfg["prep"]["inputs"] = [str(REPO / "examples/data")]
     cfg["train"]["args"].update({"max_steps": 8, "save_steps": 4, "logging_steps": 2})
     cfg["adapter"]["epochs"] = 5
+    cfg["merge"]["weights"] = [0.5]
     cfg["bench"].pop("general")  # the general check is exercised by the bench tests; keep CI time down
     config = _config(tmp_path, cfg)
     log = open(tmp_path / "first.log", "w")

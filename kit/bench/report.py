@@ -58,6 +58,7 @@ def recommend(results: dict) -> dict:
                      f"({metric.upper()} {_metric(models[best_free], 'domain', metric):.3f}).")
     base = results.get("baseline")
     ft: dict = {}
+    balanced = None   # the best tuned candidate that stays within 1% of the baseline on the general set
     if base in models:
         b = _metric(models[base], "domain", metric) or 0.0
         bg = _metric(models[base], "general", metric)
@@ -82,8 +83,26 @@ def recommend(results: dict) -> dict:
             if r is not None and r > 0.02:
                 keep = ft[winner].get("relative_general")
                 tail = "" if keep is None else (f", and it stays within 1% of {base} on general text" if keep > -0.01
-                                                 else f", but it loses {-keep:.1%} on general text: consider a merge")
+                                                 else f", but it loses {-keep:.1%} on general text")
                 lines.append(f"Fine-tuning paid off: {winner} is {r:+.1%} over {base} on your documents{tail}.")
+                if keep is not None and keep <= -0.01:
+                    # The usual way out is a merge (or a milder one): name the best candidate that keeps general
+                    # ability, and how much of the gain it keeps.
+                    safe = [m for m in ft if (ft[m].get("relative_general") or -1) > -0.01
+                            and (ft[m]["relative_domain"] or 0) > 0.02]
+                    if safe:
+                        pick = max(safe, key=lambda m: ft[m]["domain"])
+                        share = (ft[pick]["domain"] - ft[pick]["baseline_domain"]) / \
+                            (ft[winner]["domain"] - ft[winner]["baseline_domain"])
+                        lines.append(f"Balanced choice: {pick} keeps {share:.0%} of that gain "
+                                     f"({ft[pick]['relative_domain']:+.1%}) and stays within 1% of {base} on general "
+                                     f"text ({ft[pick]['relative_general']:+.1%}).")
+                    else:
+                        lines.append("No candidate keeps general ability within 1%: consider a merge "
+                                     "(kit merge) or a smaller merge weight.")
+                    balanced = pick if safe else None
+                elif keep is not None:
+                    balanced = winner
             else:
                 lines.append(f"Fine-tuning did not pay off on this eval set (best: {winner}, {r:+.1%} over {base}); "
                              f"more or better training questions (e.g. from an LLM) are the next step.")
@@ -92,7 +111,8 @@ def recommend(results: dict) -> dict:
         lines.append(f"For {best}, treat hits scoring below {thr['threshold']:.3f} as likely irrelevant "
                      f"(keeps {thr['tpr']:.0%} of correct passages, rejects {1 - thr['fpr']:.0%} of top-ranked "
                      f"wrong ones).")
-    return {"best_quality": best, "best_value": value, "fine_tuning": ft, "metric": metric, "text": lines}
+    return {"best_quality": best, "best_value": value, "fine_tuning": ft, "balanced": balanced,
+            "metric": metric, "text": lines}
 
 
 # --------------------------------------------------------------------------------------------- charts

@@ -24,12 +24,14 @@ from ._common import handle_errors, main
 @click.option("--max-retries", default=5, show_default=True, help="Retries per request on 429/5xx/timeouts.")
 @click.option("--temperature", default=0.7, show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the offline generators.")
+@click.option("--ict-keep", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="ict: share of pairs whose positive keeps the query sentence (see kit/queries/offline.py).")
 @click.option("--cache-path", type=click.Path(dir_okay=False),
               help="SQLite cache of LLM answers (default $KIT_CACHE_DIR/llm.sqlite).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @handle_errors
 def gen_queries_cmd(corpus, output, generator, per_chunk, preset, base_url, model, api_key_env, concurrency,
-                    timeout, max_retries, temperature, seed, cache_path, no_progress):
+                    timeout, max_retries, temperature, seed, ict_keep, cache_path, no_progress):
     """Generate (query, chunk) training pairs from CORPUS (prep's corpus.jsonl).
 
     LLM answers are cached on disk: re-running after a crash or Ctrl-C repeats no successful call.
@@ -47,8 +49,8 @@ def gen_queries_cmd(corpus, output, generator, per_chunk, preset, base_url, mode
 
     opts = QueryOptions(generator=list(generator), per_chunk=per_chunk, preset=preset, base_url=base_url,
                         model=model, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout,
-                        max_retries=max_retries, seed=seed, cache_path=cache_path, temperature=temperature,
-                        progress=not no_progress)
+                        max_retries=max_retries, seed=seed, ict_keep=ict_keep, cache_path=cache_path,
+                        temperature=temperature, progress=not no_progress)
     result = gen_queries(corpus, output, opts)
     click.echo(result.summary())
     if result.pairs == 0:

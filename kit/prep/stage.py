@@ -72,17 +72,19 @@ def _count_pages(path: Path) -> int:
         pdf.close()
 
 
-_counter = None
+# Token counters per tokenizer name, built once per process (a worker handles many files). Keyed by name, not
+# one global: a process (or a forked worker inheriting its parent's memory) may prep with several tokenizers.
+_counters: dict = {}
 
 
 def _work(args):
     path, options = args
-    global _counter
-    if _counter is None:
-        _counter = make_token_counter(options.tokenizer)
+    counter = _counters.get(options.tokenizer)
+    if counter is None:
+        counter = _counters[options.tokenizer] = make_token_counter(options.tokenizer)
     doc = read_pdf(path)
     chunks = [] if doc.failed else chunk_document(
-        doc, ChunkOptions(options.max_tokens, options.overlap, options.min_chars), _counter)
+        doc, ChunkOptions(options.max_tokens, options.overlap, options.min_chars), counter)
     return (str(path), doc.page_count, len(doc.pages), doc.failed, doc.problems, [c.to_json() for c in chunks])
 
 

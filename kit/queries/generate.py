@@ -34,6 +34,7 @@ class QueryOptions:
     timeout: float = 60.0
     max_retries: int = 5
     seed: int = 0
+    ict_keep: float = 0.5                # share of ict pairs whose positive keeps the query sentence
     cache_path: str | None = None
     temperature: float = 0.7
     junk_retries: int = 2
@@ -141,7 +142,8 @@ def gen_queries(corpus_path, output_path, options: QueryOptions | None = None) -
             _run_llm(chunks, opts, drops, result, add)
         else:
             todo = tqdm(chunks, desc=f"{name} queries", unit="chunk", disable=not opts.progress)
-            for chunk, query, pos in OFFLINE[name](todo, opts.per_chunk, opts.seed, drops):
+            extra = {"keep_ratio": opts.ict_keep} if name == "ict" else {}
+            for chunk, query, pos in OFFLINE[name](todo, opts.per_chunk, opts.seed, drops, **extra):
                 add(chunk, query, pos, name)
         result.by_generator[name] = len(rows) - before
 

@@ -54,8 +54,19 @@ def test_recommendation_when_fine_tuning_pays_off():
 
 
 def test_recommendation_when_fine_tuning_hurts_general_or_fails():
-    forgets = "\n".join(recommend(_results(ft=(0.55, 0.80)))["text"])
-    assert "loses 11.1% on general text: consider a merge" in forgets
+    forgets = recommend(_results(ft=(0.55, 0.80)))
+    assert "loses 11.1% on general text" in "\n".join(forgets["text"])
+    assert "No candidate keeps general ability within 1%: consider a merge" in "\n".join(forgets["text"])
+    assert forgets["balanced"] is None
+    res = _results(ft=(0.55, 0.80))
+    res["models"]["merged"] = _entry("local:work/models/merged-0.5", 0.52, 0.899, seed=5)
+    res["models"]["merged-0.3"] = _entry("local:work/models/merged-0.3", 0.47, 0.905, seed=6)
+    merged = recommend(res)
+    # (0.52 - 0.41) / (0.55 - 0.41) = 79% of the gain; (0.899 - 0.9) / 0.9 = -0.1% on the general set
+    assert "Balanced choice: merged keeps 79% of that gain (+26.8%) and stays within 1% of base on general text " \
+           "(-0.1%)." in merged["text"]
+    assert merged["balanced"] == "merged"
+    assert recommend(_results())["balanced"] == "ft"
     worse = recommend(_results(ft=(0.40, 0.90)))
     assert worse["best_quality"] == "ali"
     assert "Fine-tuning did not pay off on this eval set (best: ft, -2.4% over base)" in "\n".join(worse["text"])

@@ -87,3 +87,23 @@ def test_rerun_gives_identical_ids(law_run):
     again = _rows(tmp / "again.jsonl")
     first = [r for r in rows if r["doc"] + ".pdf" in names]
     assert again and sorted(again, key=lambda r: r["id"]) == sorted(first, key=lambda r: r["id"])
+
+
+def test_one_process_counts_with_the_tokenizer_each_run_asks_for(tmp_path, zh_e5_path):
+    """A process that prepped by characters and then preps with a tokenizer (as a test session, or `kit run`
+    after another run, does) must count tokens the second time: the counter is per tokenizer, not global."""
+    pdf = [LAW_PDFS / "中华人民共和国就业促进法_2007.pdf"]
+
+    def run(name, tokenizer):
+        prep(pdf, tmp_path / name, PrepOptions(max_tokens=60, tokenizer=tokenizer, progress=False, workers=1),
+             echo=lambda m: None)
+        return _rows(tmp_path / name)
+
+    by_chars = run("chars.jsonl", None)
+    by_tokens = run("tokens.jsonl", str(zh_e5_path))
+    assert by_tokens != by_chars
+    # the same as counting with the tokenizer from the start, in a fresh counter table
+    from kit.prep import stage
+    stage._counters.clear()
+    assert run("fresh.jsonl", str(zh_e5_path)) == by_tokens
+    assert run("chars-again.jsonl", None) == by_chars

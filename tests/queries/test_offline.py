@@ -21,7 +21,7 @@ def test_split_sentences_keeps_closing_quotes_and_line_breaks():
 def test_ict_query_is_a_sentence_and_positive_is_the_rest():
     chunks = paragraph_chunks()
     drops = Counter()
-    pairs = list(ict(chunks, 2, 0, drops))
+    pairs = list(ict(chunks, 2, 0, drops, keep_ratio=0.0))
     assert len(pairs) == 2 * len(chunks)
     for chunk, query, pos in pairs:
         assert query in chunk["text"] and query not in pos
@@ -29,6 +29,22 @@ def test_ict_query_is_a_sentence_and_positive_is_the_rest():
         i = chunk["text"].index(query)
         assert pos == chunk["text"][:i] + chunk["text"][i + len(query):]
     assert len({q for _, q, _ in pairs}) == len(pairs)
+
+
+def test_ict_keeps_the_sentence_in_a_seeded_share_of_pairs_orqa_style():
+    """keep_ratio decides only whether the sentence stays in the positive, never which sentences are asked."""
+    chunks = synthetic_chunks(400)
+    never = list(ict(chunks, 1, 5, Counter(), keep_ratio=0.0))
+    always = list(ict(chunks, 1, 5, Counter(), keep_ratio=1.0))
+    some = list(ict(chunks, 1, 5, Counter(), keep_ratio=0.3))
+    assert [q for _, q, _ in never] == [q for _, q, _ in always] == [q for _, q, _ in some]
+    assert all(pos == c["text"] for c, _, pos in always)
+    assert all(q not in pos for _, q, pos in never)
+    kept = [pos == c["text"] for c, _, pos in some]
+    assert 0.22 < sum(kept) / len(kept) < 0.38
+    assert kept == [pos == c["text"] for c, _, pos in ict(chunks, 1, 5, Counter(), keep_ratio=0.3)]  # seeded
+    with pytest.raises(ValueError):
+        list(ict(chunks, 1, 5, Counter(), keep_ratio=1.5))
 
 
 def test_ict_is_seeded_per_chunk_and_skips_one_sentence_chunks():
@@ -97,10 +113,13 @@ def test_gen_queries_combines_generators_and_reports_bad_lines(tmp_path):
 def test_cli_offline_and_nothing_generated(tmp_path, corpus_file):
     out = tmp_path / "pairs.jsonl"
     ok = subprocess.run(KIT + ["gen-queries", str(corpus_file), "-o", str(out), "-g", "headings", "-g", "ict",
-                               "--per-chunk", "1"], capture_output=True, text=True, timeout=60)
+                               "--per-chunk", "1", "--ict-keep", "1"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "10 pairs from 6 chunks" in ok.stdout and "headings_numbering_only 1" in ok.stdout
-    assert {r["generator"] for r in read_rows(out)} == {"headings", "ict"}
+    rows = read_rows(out)
+    assert {r["generator"] for r in rows} == {"headings", "ict"}
+    texts = {c["id"]: c["text"] for c in read_rows(corpus_file)}
+    assert all(r["pos"] == [texts[r["chunk_id"]]] for r in rows)  # --ict-keep 1: the sentence stays in
     lone = write_corpus(tmp_path / "lone.jsonl", [{"id": "a", "doc": "d", "title": "", "text": "一句话。"}])
     none = subprocess.run(KIT + ["gen-queries", str(lone), "-o", str(tmp_path / "none.jsonl"), "-g", "ict"],
                           capture_output=True, text=True, timeout=60)
