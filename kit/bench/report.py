@@ -237,7 +237,7 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     general = "general" in results["sets"]
     head = ["model", "spec", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}", f"hit@{k}"] + \
            ([f"general MRR@{k}"] if general else []) + \
-           ["latency p50 ms", "texts/s", "dims", "index GB / 1M chunks", "USD / 1M tokens", "USD to embed this eval",
+           ["latency p50 ms", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens", "USD to embed this eval",
             "threshold"]
     rows = []
     labels = dict(zip(results["models"], chart_labels(list(results["models"]))))
@@ -250,7 +250,7 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
                      f"{m.get(f'ndcg@{k}', 0):.4f}", f"{m.get(f'hit@{k}', 0):.4f}"]
                     + ([f"{_metric(e, 'general', metric):.4f}"] if general else [])
                     + [f"{(e.get('latency') or {}).get('p50_ms', '–')}", f"{e.get('throughput_texts_per_s') or '–'}",
-                       f"{e.get('dimensions') or '–'}",
+                       f"{e.get('dimensions') or '–'}", f"{e.get('max_input_tokens') or '–'}",
                        f"{e['index_bytes_per_1m_chunks'] / 1e9:.2f}" if e.get("index_bytes_per_1m_chunks") else "–",
                        "unknown" if price is None else f"{price:g}", _usd(e.get("cost_full_embed_usd_estimate")),
                        "–" if thr is None else f"{thr:.3f}"])

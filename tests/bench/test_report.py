@@ -20,7 +20,7 @@ def _entry(spec, domain, general, price=0.0, seed=0, latency=20.0):
            "threshold": {"threshold": 0.8, "tpr": 0.9, "fpr": 0.2, "method": "youden_j"},
            "pos_sample": pos, "neg_sample": neg}
     metrics = {f"{m}@{k}": domain for m in ("mrr", "recall", "ndcg", "hit", "map") for k in (1, 10)}
-    return {"spec": spec, "kind": "dense", "price_per_1m_tokens_usd": price, "dimensions": 384,
+    return {"spec": spec, "kind": "dense", "price_per_1m_tokens_usd": price, "dimensions": 384, "max_input_tokens": 512,
             "index_bytes_per_1m_chunks": 384 * 4 * 10**6, "latency": {"p50_ms": latency, "p95_ms": latency * 1.5},
             "throughput_texts_per_s": 30.0, "cost_full_embed_usd_estimate": 0.0 if not price else 0.0123,
             "domain": {"metrics": metrics, "similarity": sim},
@@ -98,6 +98,7 @@ def test_markdown_has_every_model_and_the_numbers():
     assert [r.split(" | ")[0][2:] for r in rows] == ["base", "ft", "ada", "ali"]
     assert "| 0.5500 |" in next(r for r in rows if r.startswith("| ft "))
     assert "| 0.1 | 0.0123 |" in next(r for r in rows if r.startswith("| ada "))
+    assert "| 384 | 512 | 1.54 |" in rows[0]  # dimensions, max input tokens, index GB per 1M chunks
 
 
 def test_report_html_in_headless_chromium(tmp_path, monkeypatch):
