@@ -45,6 +45,7 @@ torchrun --nproc_per_node "$NPROC_PER_NODE" --nnodes "$NNODES" --node_rank "$NOD
   --logging_steps 10 \
   --save_steps 1000 \
   --save_total_limit 3 \
+  --dataloader_num_workers 4 \
   --dataloader_drop_last True \
   --unified_finetuning False \
   --report_to none \

@@ -44,6 +44,12 @@ def test_stages_skip_and_rerun_from_a_changed_setting(shared_dir, tmp_path):
     r = _run(_config(tmp_path, cfg))
     assert "[prep] up to date" in r.stderr and "[queries] running" in r.stderr and "[split] running" in r.stderr
     assert json.loads((tmp_path / "work/manifests/split.json").read_text())["fingerprint"] != split_manifest["fingerprint"]
+    r = _run(config, "--from", "split")  # redo one stage (and what follows) without changing a setting
+    assert r.returncode == 0 and "[prep] up to date" in r.stderr and "[queries] up to date" in r.stderr
+    assert "[split] running" in r.stderr
+    r = _run(config, "--force", "--until", "queries")
+    assert r.returncode == 0 and "[prep] running" in r.stderr and "[queries] running" in r.stderr
+    assert "[split]" not in r.stderr
     cfg["queries"]["bogus"] = 1
     r = _run(_config(tmp_path, cfg))
     assert r.returncode == 2 and "stage queries" in r.stderr and "bogus" in r.stderr

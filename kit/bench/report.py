@@ -88,19 +88,19 @@ def recommend(results: dict) -> dict:
                 if keep is not None and keep <= -0.01:
                     # The usual way out is a merge (or a milder one): name the best candidate that keeps general
                     # ability, and how much of the gain it keeps.
-                    safe = [m for m in ft if (ft[m].get("relative_general") or -1) > -0.01
-                            and (ft[m]["relative_domain"] or 0) > 0.02]
-                    if safe:
-                        pick = max(safe, key=lambda m: ft[m]["domain"])
-                        share = (ft[pick]["domain"] - ft[pick]["baseline_domain"]) / \
+                    safe = [m for m, row in ft.items() if row.get("relative_general") is not None
+                            and row["relative_general"] > -0.01 and (row["relative_domain"] or 0) > 0.02]
+                    balanced = max(safe, key=lambda m: ft[m]["domain"]) if safe else None
+                    if balanced:
+                        pick = ft[balanced]
+                        share = (pick["domain"] - pick["baseline_domain"]) / \
                             (ft[winner]["domain"] - ft[winner]["baseline_domain"])
-                        lines.append(f"Balanced choice: {pick} keeps {share:.0%} of that gain "
-                                     f"({ft[pick]['relative_domain']:+.1%}) and stays within 1% of {base} on general "
-                                     f"text ({ft[pick]['relative_general']:+.1%}).")
+                        lines.append(f"Balanced choice: {balanced} keeps {share:.0%} of that gain "
+                                     f"({pick['relative_domain']:+.1%}) and stays within 1% of {base} on general "
+                                     f"text ({pick['relative_general']:+.1%}).")
                     else:
                         lines.append("No candidate keeps general ability within 1%: consider a merge "
                                      "(kit merge) or a smaller merge weight.")
-                    balanced = pick if safe else None
                 elif keep is not None:
                     balanced = winner
             else:
@@ -237,8 +237,8 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     general = "general" in results["sets"]
     head = ["model", "spec", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}", f"hit@{k}"] + \
            ([f"general MRR@{k}"] if general else []) + \
-           ["latency p50 ms", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens", "USD to embed this eval",
-            "threshold"]
+           ["latency p50 ms", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens",
+            "USD to embed this eval", "threshold"]
     rows = []
     labels = dict(zip(results["models"], chart_labels(list(results["models"]))))
     for n, e in results["models"].items():

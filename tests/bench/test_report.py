@@ -66,6 +66,8 @@ def test_recommendation_when_fine_tuning_hurts_general_or_fails():
     assert "Balanced choice: merged keeps 79% of that gain (+26.8%) and stays within 1% of base on general text " \
            "(-0.1%)." in merged["text"]
     assert merged["balanced"] == "merged"
+    res["models"]["merged"] = _entry("local:work/models/merged-0.5", 0.52, 0.900, seed=5)  # exactly level
+    assert recommend(res)["balanced"] == "merged"
     assert recommend(_results())["balanced"] == "ft"
     worse = recommend(_results(ft=(0.40, 0.90)))
     assert worse["best_quality"] == "ali"

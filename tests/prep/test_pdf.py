@@ -110,3 +110,27 @@ def test_bad_files_each_get_one_clear_line(shared_dir, tmp_path):
         assert any(words in p and name in p for p in doc.problems), (name, doc.problems)
         # a file-level failure is exactly one line, not a traceback or one line per page
         assert len(doc.problems) <= 2 and all("\n" not in p for p in doc.problems), doc.problems
+
+
+def test_tables_become_pipe_rows_and_their_cells_are_not_read_twice(tmp_path):
+    """Page 6 of a real annual report (key financial data): each table row becomes one `a | b | c` line, and the
+    cells leave the running text, so a figure is not indexed twice or glued into a sentence."""
+    from pypdf import PdfReader, PdfWriter
+
+    from conftest import DATA
+
+    report = next((DATA / "pdfs" / "annual_reports").glob("*航天电器*年度报告.pdf"), None)
+    if report is None:
+        pytest.skip("annual report 航天电器 2019 not in ../shared/data")
+    page = tmp_path / "key_figures.pdf"
+    writer = PdfWriter()
+    writer.add_page(PdfReader(report).pages[5])
+    writer.write(page)
+    doc = read_pdf(page)
+    assert not doc.problems and len(doc.pages) == 1
+    text = doc.pages[0].text
+    lines = text.splitlines()
+    assert "营业收入（元） | 3,533,710,584.98 | 2,834,084,194.08 | 24.69% | 2,612,127,319.84" in lines
+    assert "基本每股收益（元/股） | 0.94 | 0.84 | 11.90% | 0.73" in lines
+    assert text.count("3,533,710,584.98") == 1 and text.count("5,593,990,470.97") == 1
+    assert "八、分季度主要财务指标" in lines  # the running text around the tables is kept
