@@ -23,6 +23,16 @@ BROKEN_PDFS = DATA / "pdfs" / "broken"
 CMRC = DATA / "retrieval" / "cmrc2018" / "beir"
 
 
+def demo_config(workdir, model) -> dict:
+    """configs/demo.yaml as the pipeline tests run it: a test workdir, the given model, the sample PDFs."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    cfg.update(workdir=str(workdir), model=str(model))
+    cfg["prep"]["inputs"] = [str(REPO / "examples" / "data")]
+    return cfg
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long tests (real training / end-to-end); CI runs them")
 

@@ -18,13 +18,11 @@ def law_split(tmp_path_factory, zh_e5_path):
     provider (configs/demo.yaml up to its mine stage)."""
     import yaml
 
-    from conftest import REPO
+    from conftest import demo_config
     from kit.pipeline import run_pipeline
 
     d = tmp_path_factory.mktemp("law_adapter")
-    cfg = yaml.safe_load((REPO / "configs/demo.yaml").read_text(encoding="utf-8"))
-    cfg.update(workdir=str(d), model=str(zh_e5_path))
-    cfg["prep"]["inputs"] = [str(REPO / "examples/data")]
+    cfg = demo_config(d, zh_e5_path)
     (d / "demo.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     run_pipeline(d / "demo.yaml", until="mine")
     return d

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import LAW_PDFS, REPO
+from conftest import LAW_PDFS, REPO, demo_config
 
 
 def _config(tmp_path, cfg: dict) -> Path:
@@ -58,10 +58,7 @@ def test_stages_skip_and_rerun_from_a_changed_setting(shared_dir, tmp_path):
 @pytest.mark.slow
 def test_demo_config_end_to_end_killed_and_resumed(zh_e5_path, tmp_path):
     """configs/demo.yaml with the starter model and fewer steps; killed during training, then resumed."""
-    cfg = yaml.safe_load((REPO / "configs/demo.yaml").read_text(encoding="utf-8"))
-    cfg["workdir"] = str(tmp_path / "work")
-    cfg["model"] = str(zh_e5_path)
-    cfg["prep"]["inputs"] = [str(REPO / "examples/data")]
+    cfg = demo_config(tmp_path / "work", zh_e5_path)
     cfg["train"]["args"].update({"max_steps": 8, "save_steps": 4, "logging_steps": 2})
     cfg["adapter"]["epochs"] = 5
     cfg["merge"]["weights"] = [0.5]

@@ -58,7 +58,7 @@ def test_recipe_reads_the_cluster_from_the_environment_and_passes_only_accepted_
 
     mod = __import__(module, fromlist=["x"])
     kinds = ("ModelArguments", "DataArguments", "TrainingArguments")
-    classes = [next(getattr(mod, n) for n in dir(mod) if n.endswith(k) and n.startswith(("EncoderOnly",)))
+    classes = [next(getattr(mod, n) for n in dir(mod) if n.startswith("EncoderOnly") and n.endswith(k))
                for k in kinds]
     parser = HfArgumentParser(classes)
     parsed, unknown = parser.parse_known_args(flags)
