@@ -50,7 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["KIT_CACHE_DIR"] = cache
-        from kit.bench.runner import BenchOptions, bench, load_eval
+        from kit.bench.runner import BenchOptions, bench
+        from kit.formats import load_eval
 
         opts = BenchOptions(max_queries=args.queries, latency_samples=4, progress=False)
         models = {"zh-e5-small": f"local:{MODEL}", "bm25": "bm25"}

@@ -22,8 +22,8 @@ from pathlib import Path
 def domain_metrics(run: Path, specs: dict[str, str], k: int = 10) -> tuple[dict, dict[str, int]]:
     """{model: {"mrr@10": .., "recall@10": .., "mrr@10 <generator>": ..}}, {generator: queries}."""
     from kit.bench.metrics import evaluate, run_from_ranking
-    from kit.bench.providers import make_provider
-    from kit.bench.runner import load_eval
+    from kit.providers import make_provider
+    from kit.formats import load_eval
 
     es = load_eval(run / "data" / "eval")
     generator = {}

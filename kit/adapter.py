@@ -16,32 +16,54 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.io import KitError, ReadReport, read_json, read_jsonl, write_json
+from .formats import read_corpus, read_training_rows
+from .io import KitError, ReadReport, atomic_open, write_json
+from .options import option
+from .providers import load_adapter, make_provider
+from .search import mrr_at_k
+
+__all__ = ["AdapterFiles", "AdapterOptions", "AdapterResult", "load_adapter", "mrr_at_k", "train_adapter"]
 
 
 @dataclass
 class AdapterOptions:
-    epochs: int = 100               # cheap: documents are frozen, an epoch is a pass over query vectors
-    lr: float = 1e-4
-    batch_size: int = 64
-    temperature: float = 0.02
-    hidden: int = 0                 # > 0: two-layer residual variant q + W2 relu(W1 q)
-    weight_decay: float = 0.0
-    identity_reg: float = 0.01      # penalty on ||W - I||^2 (linear map): keeps the map near the base space
-    heldout_fraction: float = 0.1   # of queries, for early stopping
+    """The ``adapter:`` section; field names equal its keys."""
+
+    providers: dict[str, str] = option(default_factory=dict, cli=False,
+                                       help="{name: provider spec} to train an adapter over each (`base` = the base "
+                                            "model through the local provider), e.g. {ada: openai:text-embedding-ada-002}.")
+    epochs: int = option(100, help="Passes over the training queries (cheap: documents are frozen).")
+    lr: float = option(1e-4, help="AdamW learning rate.")
+    batch_size: int = option(64, help="Queries per step.")
+    temperature: float = option(0.02, help="InfoNCE temperature.")
+    hidden: int = option(0, help="> 0: two-layer residual variant q + W2 relu(W1 q) with this width; 0 = linear map.")
+    weight_decay: float = option(0.0, help="AdamW weight decay.")
+    identity_reg: float = option(0.01, help="Penalty on ||W - I||^2 (linear map): keeps the map near the base space.")
+    heldout_fraction: float = option(0.1, help="Share of queries held out for early stopping.")
     # query: random held-out queries; doc: whole held-out documents. Measured on the demo statutes (benchmarks/
     # RESULTS.md): a document slice is one small statute, too few queries and too particular to steer by -- it
     # never rose above the identity -- while with random queries the map trains and improves MRR@10 on the two
     # statutes it never saw (0.733 -> 0.767).
-    heldout_by: str = "query"
+    heldout_by: str = option("query", choices=("query", "doc"),
+                             help="Early-stopping slice: random queries, or whole documents.")
     # Held-out MRR first dips for a few epochs while the map leaves the identity, then climbs for dozens
     # (measured on the demo statutes: best epoch ~60 of 100); a short patience stops in the dip at the identity.
-    patience: int = 15
-    max_negatives: int = 7
-    seed: int = 0
-    base_url: str | None = None
-    dimensions: int | None = None
+    patience: int = option(15, help="Epochs without a held-out gain before stopping.")
+    max_negatives: int = option(7, help="Hard negatives per row used in the loss.")
+    seed: int = option(0, help="Seed of the held-out slice and the batches.")
+    base_url: str | None = option(None, help="OpenAI-compatible server for API providers.")
+    dimensions: int | None = option(None, help="Embedding dimensions (text-embedding-3, dashscope v3/v4).")
 
+
+@dataclass
+class AdapterFiles:
+    """What `kit adapter` reads and writes (`kit run` takes them from the workdir and adapter.providers)."""
+
+    provider: str = option(yaml=False, required=True, help="Base provider spec: openai:MODEL, dashscope:MODEL, "
+                           "local:PATH.")
+    train: str = option(yaml=False, required=True, help="train.jsonl / train_hn.jsonl rows (query, pos, neg, pos_ids).")
+    corpus: str = option(yaml=False, required=True, help="corpus.jsonl (id, text).")
+    output: str = option(yaml=False, required=True, short="o", help="Adapter folder (adapter.json + adapter.npz).")
 
 @dataclass
 class AdapterResult:
@@ -83,22 +105,7 @@ def _build_module(dim: int, hidden: int):
     return QueryMap()
 
 
-def mrr_at_k(q: np.ndarray, d: np.ndarray, relevant: list[set[int]], k: int = 10) -> float:
-    """Mean reciprocal rank of the first relevant doc within the top k (exact inner-product search)."""
-    import faiss
-    index = faiss.IndexFlatIP(d.shape[1])
-    index.add(np.ascontiguousarray(d, dtype=np.float32))
-    _, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), k)
-    total = 0.0
-    for row, rel in zip(idx, relevant):
-        for rank, j in enumerate(row, 1):
-            if int(j) in rel:
-                total += 1.0 / rank
-                break
-    return total / max(len(relevant), 1)
-
-
-def _heldout_split(rows: list[dict], fraction: float, rng: random.Random,
+def heldout_split(rows: list[dict], fraction: float, rng: random.Random,
                    by_doc: bool = True) -> tuple[list[int], list[int]]:
     """Early-stopping slice. When rows name their document, whole documents are held out, so the stopping
     point measures transfer to documents the adapter never saw (a random-query slice rewards memorising the
@@ -127,22 +134,21 @@ def _heldout_split(rows: list[dict], fraction: float, rng: random.Random,
     return order[:n_held], order[n_held:]
 
 
-def _load_rows(train_path, corpus_path):
+def load_rows(train_path, corpus_path) -> tuple[list[str], list[dict]]:
+    """(corpus texts, rows with positive/negative corpus indices). Both files are validated line by line
+    (kit.formats); a row whose positive is not in the corpus is reported with its line and skipped."""
     report = ReadReport()
-    corpus = read_jsonl(corpus_path, report)
-    if not corpus:
-        raise KitError(f"{corpus_path}: no chunks")
-    ids = [str(c["id"]) for c in corpus]
+    corpus = read_corpus(corpus_path, report)
     texts = [c["text"] for c in corpus]
-    by_id = {i: n for n, i in enumerate(ids)}
+    by_id = {str(c["id"]): n for n, c in enumerate(corpus)}
     by_text = {t: n for n, t in enumerate(texts)}
     rows = []
-    for r in read_jsonl(train_path, report):
+    for line, r in read_training_rows(train_path, report):
         pos = [by_id[p] for p in r.get("pos_ids") or [] if p in by_id]
         if not pos:  # no ids (or unknown ids): fall back to matching the positive texts
-            pos = [by_text[t] for t in r.get("pos") or [] if t in by_text]
-        if not pos or not r.get("query"):
-            report.add(train_path, 0, f"query {r.get('query', '')[:40]!r}: positive not in {corpus_path}; skipped")
+            pos = [by_text[t] for t in r["pos"] if t in by_text]
+        if not pos:
+            report.add(train_path, line, f"positive not in {corpus_path}; skipped")
             continue
         neg = [by_id[n] for n in r.get("neg_ids") or [] if n in by_id] or \
               [by_text[t] for t in r.get("neg") or [] if t in by_text]
@@ -155,101 +161,98 @@ def _load_rows(train_path, corpus_path):
     return texts, rows
 
 
-def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options: AdapterOptions | None = None,
-                  *, provider=None) -> AdapterResult:
-    import torch
+class Trainer:
+    """The query map and its optimisation on frozen query (Q) and document (D) vectors."""
+
+    def __init__(self, Q: np.ndarray, D: np.ndarray, rows: list[dict], opt: AdapterOptions, rng: random.Random):
+        import torch
+
+        self.torch, self.opt, self.rng, self.rows = torch, opt, rng, rows
+        self.Qt, self.Dt, self.D = torch.from_numpy(Q), torch.from_numpy(D), D
+        self.model = _build_module(D.shape[1], opt.hidden)
+        self.optim = torch.optim.AdamW(self.model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+
+    def heldout_mrr(self, held: list[int]) -> float:
+        with self.torch.no_grad():
+            qa = self.torch.nn.functional.normalize(self.model(self.Qt[held]), dim=-1).numpy()
+        return mrr_at_k(qa, self.D, [set(self.rows[i]["pos"]) for i in held])
+
+    def step(self, b: list[int]) -> float:
+        torch, opt, rows = self.torch, self.opt, self.rows
+        pos = [self.rng.choice(rows[i]["pos"]) for i in b]
+        negs = sorted({n for i in b for n in rows[i]["neg"][: opt.max_negatives]} - set(pos))
+        cand = pos + negs           # in-batch positives + everyone's hard negatives
+        q = torch.nn.functional.normalize(self.model(self.Qt[b]), dim=-1)
+        logits = q @ self.Dt[cand].T / opt.temperature
+        # a batch can hold two queries with the same positive: mask the duplicate column as a negative
+        pos_t = torch.tensor(pos)
+        dup = (pos_t[:, None] == pos_t[None, :]) & ~torch.eye(len(b), dtype=torch.bool)
+        logits[:, : len(b)] = logits[:, : len(b)].masked_fill(dup, float("-inf"))
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(b)))
+        if opt.identity_reg and opt.hidden == 0:
+            # pull the map toward the identity: with a few hundred queries a free 1024x1024 map overfits the
+            # training documents; staying near the base embedding space is what transfers to new documents
+            eye = torch.eye(self.model.linear.weight.shape[0])
+            loss = loss + opt.identity_reg * ((self.model.linear.weight - eye) ** 2).sum()
+        self.optim.zero_grad()
+        loss.backward()
+        self.optim.step()
+        return loss.item() * len(b)
+
+    def epoch(self, train: list[int]) -> float:
+        self.rng.shuffle(train)
+        self.model.train()
+        total = sum(self.step(train[s:s + self.opt.batch_size]) for s in range(0, len(train), self.opt.batch_size))
+        self.model.eval()
+        return total / max(len(train), 1)
+
+    def state(self) -> dict:
+        return {k: v.clone() for k, v in self.model.state_dict().items()}
+
+
+def fit(trainer: Trainer, held: list[int], train: list[int], opt: AdapterOptions):
+    """Epochs with early stopping on the held-out MRR@10: (base, best, best epoch, best state, epochs, history)."""
     from tqdm.auto import tqdm
 
-    from kit.bench.providers import make_provider
-
-    opt = options or AdapterOptions()
-    rng = random.Random(opt.seed)
-    torch.manual_seed(opt.seed)
-    texts, rows = _load_rows(train_path, corpus_path)
-    prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions)
-    provider_spec = prov.spec  # what adapter:DIR will rebuild
-
-    # Frozen embeddings, computed once (cache-backed).
-    D = prov.encode_corpus(texts)
-    Q = prov.encode_queries([r["query"] for r in rows])
-
-    held, train = _heldout_split(rows, opt.heldout_fraction, rng, by_doc=opt.heldout_by == "doc")
-    held_rel = [set(rows[i]["pos"]) for i in held]
-
-    Dt = torch.from_numpy(D)
-    Qt = torch.from_numpy(Q)
-    model = _build_module(D.shape[1], opt.hidden)
-    optim = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
-
-    def heldout_mrr() -> float:
-        with torch.no_grad():
-            qa = torch.nn.functional.normalize(model(Qt[held]), dim=-1).numpy()
-        return mrr_at_k(qa, D, held_rel)
-
-    base_mrr = heldout_mrr()
-    best, best_epoch, best_state, bad, history = base_mrr, 0, {k: v.clone() for k, v in model.state_dict().items()}, 0, []
-    epochs_run = 0
+    base_mrr = trainer.heldout_mrr(held)
+    best, best_epoch, best_state, bad, history, epochs_run = base_mrr, 0, trainer.state(), 0, [], 0
     for epoch in tqdm(range(1, opt.epochs + 1), desc="adapter epochs", leave=False):
         epochs_run = epoch
-        rng.shuffle(train)
-        model.train()
-        total = 0.0
-        for s in range(0, len(train), opt.batch_size):
-            b = train[s:s + opt.batch_size]
-            pos = [rng.choice(rows[i]["pos"]) for i in b]
-            negs = sorted({n for i in b for n in rows[i]["neg"][: opt.max_negatives]} - set(pos))
-            cand = pos + negs           # in-batch positives + everyone's hard negatives
-            q = torch.nn.functional.normalize(model(Qt[b]), dim=-1)
-            logits = q @ Dt[cand].T / opt.temperature
-            # a batch can hold two queries with the same positive: mask the duplicate column as a negative
-            target = torch.arange(len(b))
-            pos_t = torch.tensor(pos)
-            dup = (pos_t[:, None] == pos_t[None, :]) & ~torch.eye(len(b), dtype=torch.bool)
-            logits[:, : len(b)] = logits[:, : len(b)].masked_fill(dup, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            if opt.identity_reg and opt.hidden == 0:
-                # pull the map toward the identity: with a few hundred queries a free 1024x1024 map overfits the
-                # training documents; staying near the base embedding space is what transfers to new documents
-                eye = torch.eye(model.linear.weight.shape[0])
-                loss = loss + opt.identity_reg * ((model.linear.weight - eye) ** 2).sum()
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            total += loss.item() * len(b)
-        model.eval()
-        m = heldout_mrr()
-        history.append({"epoch": epoch, "loss": round(total / max(len(train), 1), 5), "heldout_mrr10": round(m, 5)})
+        loss = trainer.epoch(train)
+        m = trainer.heldout_mrr(held)
+        history.append({"epoch": epoch, "loss": round(loss, 5), "heldout_mrr10": round(m, 5)})
         if m > best + 1e-6:
-            best, best_epoch, bad = m, epoch, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            best, best_epoch, bad, best_state = m, epoch, 0, trainer.state()
         else:
             bad += 1
             if bad >= opt.patience:
                 break
+    return base_mrr, best, best_epoch, best_state, epochs_run, history
 
+
+def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options: AdapterOptions | None = None,
+                  *, provider=None) -> AdapterResult:
+    import torch
+
+    opt = options or AdapterOptions()
+    rng = random.Random(opt.seed)
+    torch.manual_seed(opt.seed)
+    texts, rows = load_rows(train_path, corpus_path)
+    prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions)
+    # Frozen embeddings, computed once (cache-backed).
+    D = prov.encode_corpus(texts)
+    Q = prov.encode_queries([r["query"] for r in rows])
+    held, train = heldout_split(rows, opt.heldout_fraction, rng, by_doc=opt.heldout_by == "doc")
+    base_mrr, best, best_epoch, best_state, epochs_run, history = fit(Trainer(Q, D, rows, opt, rng), held, train, opt)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.numpy() for k, v in best_state.items()}
-    tmp = out / "adapter.npz.tmp.npz"
-    np.savez(tmp, **weights)
-    tmp.replace(out / "adapter.npz")
-    result = AdapterResult(out_dir=str(out), base_spec=provider_spec, epochs_run=epochs_run, best_epoch=best_epoch,
+    with atomic_open(out / "adapter.npz", "wb") as f:
+        np.savez(f, **{k: v.numpy() for k, v in best_state.items()})
+    result = AdapterResult(out_dir=str(out), base_spec=prov.spec, epochs_run=epochs_run, best_epoch=best_epoch,
                            heldout_mrr10_base=round(base_mrr, 5), heldout_mrr10_adapter=round(best, 5),
                            n_train=len(train), n_heldout=len(held), history=history)
     write_json(out / "adapter.json", {
-        "base_spec": provider_spec, "base_url": opt.base_url, "dimensions": opt.dimensions, "dim": int(D.shape[1]),
-        "hidden": opt.hidden, "options": dataclasses.asdict(opt), "weights": "adapter.npz",
+        "base_spec": prov.spec, "base_url": opt.base_url, "dimensions": opt.dimensions, "dim": int(D.shape[1]),
+        "hidden": opt.hidden, "options": {k: v for k, v in dataclasses.asdict(opt).items() if k != "providers"},
+        "weights": "adapter.npz",
         "metrics": {k: v for k, v in dataclasses.asdict(result).items() if k != "out_dir"}})
     return result
-
-
-def load_adapter(adapter_dir):
-    """Returns a function mapping (n, dim) query embeddings through the saved adapter (numpy, no torch)."""
-    d = Path(adapter_dir)
-    meta = read_json(d / "adapter.json")
-    w = np.load(d / meta.get("weights", "adapter.npz"))
-    if int(meta.get("hidden", 0)) > 0:
-        W1, b1, W2, b2 = w["up.weight"], w["up.bias"], w["down.weight"], w["down.bias"]
-        return lambda q: q + np.maximum(q @ W1.T + b1, 0) @ W2.T + b2
-    W, b = w["linear.weight"], w["linear.bias"]
-    return lambda q: (q @ W.T + b).astype(np.float32)

@@ -53,36 +53,48 @@ def iter_jsonl(path, report: ReadReport | None = None,
                validate: Callable[[dict], str | None] | None = None) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, record)`` for each valid JSON object line of ``path``.
 
-    Blank lines are skipped. Lines that are not JSON objects, or that ``validate`` rejects (it returns a
-    message), are recorded in ``report`` (or raise :class:`KitError` if no report is given).
+    Blank lines are skipped; a UTF-8 byte-order mark on the first line is ignored (editors on Windows write
+    one). Lines that are not UTF-8, not JSON objects, or that ``validate`` rejects (it returns a message) are
+    recorded in ``report`` (or raise :class:`KitError` if no report is given); the other lines still count.
     """
     path = Path(path)
     if not path.exists():
         raise KitError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
+    if path.is_dir():
+        raise KitError(f"{path}: is a folder, expected a JSONL file")
+
+    def problem(n: int, msg: str) -> None:
+        if report is None:
+            raise KitError(f"{path}:{n}: {msg}")
+        report.add(path, n, msg)
+
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise KitError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        for n, raw_bytes in enumerate(f, start=1):
+            if n == 1 and raw_bytes.startswith(b"\xef\xbb\xbf"):
+                raw_bytes = raw_bytes[3:]
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problem(n, f"not UTF-8 text (byte {e.start + 1} of the line); save the file as UTF-8")
+                continue
             if not raw.strip():
                 continue
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as e:
-                msg = f"not valid JSON ({e.msg} at column {e.colno})"
-                if report is None:
-                    raise KitError(f"{path}:{n}: {msg}") from None
-                report.add(path, n, msg)
+                problem(n, f"not valid JSON ({e.msg} at column {e.colno})")
                 continue
             if not isinstance(obj, dict):
-                msg = f"expected a JSON object, got {type(obj).__name__}"
-                if report is None:
-                    raise KitError(f"{path}:{n}: {msg}")
-                report.add(path, n, msg)
+                problem(n, f"expected a JSON object, got {type(obj).__name__}")
                 continue
             if validate is not None:
-                problem = validate(obj)
-                if problem:
-                    if report is None:
-                        raise KitError(f"{path}:{n}: {problem}")
-                    report.add(path, n, problem)
+                why = validate(obj)
+                if why:
+                    problem(n, why)
                     continue
             yield n, obj
 
@@ -94,10 +106,14 @@ def read_jsonl(path, report: ReadReport | None = None,
 
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds. A disk that is
+    full or read-only is one clear line naming the file (the old file, if any, is left as it was)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise KitError(f"{path}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding}
@@ -106,6 +122,10 @@ def atomic_open(path, mode: str = "w", encoding: str | None = "utf-8"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise KitError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -18,33 +18,41 @@ from pathlib import Path
 
 from .io import KitError, ReadReport, iter_jsonl, write_json
 from .registry import resolve, write_kit_model
-from .train import HEAD_FILES, MANIFEST_FILE, _now, git_revision, package_versions, \
+from .modelfolder import HEAD_FILES, MANIFEST_FILE, git_revision, local_model_dir, now, package_versions, \
     write_sentence_transformers_files
+from .options import option, validated
+
+
+def _unit(v) -> str | None:
+    bad = [w for w in (v if isinstance(v, list) else [v]) if not 0.0 <= w <= 1.0]
+    return f"every weight must lie between 0 and 1 (weight of the fine-tuned model)" if bad else None
 
 
 @dataclass
 class MergeOptions:
     """The ``merge:`` section of a pipeline YAML; field names equal its keys."""
 
-    weights: list[float] = field(default_factory=lambda: [0.5])   # weight of the fine-tuned model
-    auto: bool = False                  # let LM_Cocktail pick the weights from example data
-    example_data: str | None = None     # JSONL with query/pos/neg (a few rows from the domain)
-    example_count: int = 32             # rows used from example_data
-    temperature: float = 5.0            # LM_Cocktail's softmax temperature over example losses
-    batch_size: int = 2
-    max_input_length: int = 512
-    neg_number: int = 7
-    seed: int = 42
+    weights: list[float] = option(default_factory=lambda: [0.5], check=_unit, short="w",
+                                  help="Weight(s) of the fine-tuned model; the base gets 1 - w. One merged model "
+                                       "per weight.")
+    auto: bool = option(False, help="Let LM_Cocktail pick the weights from example_data (mix_models_with_data).")
+    example_data: str | None = option(None, path=True, help="JSONL with query/pos/neg rows from the domain, for auto.")
+    example_count: int = option(32, help="Rows used from example_data.")
+    temperature: float = option(5.0, help="LM_Cocktail's softmax temperature over the example losses (auto).")
+    batch_size: int = option(2, help="Batch size of LM_Cocktail's example losses (auto).")
+    max_input_length: int = option(512, help="Token limit of the example texts (auto).")
+    neg_number: int = option(7, help="Negatives per example row (auto).")
+    seed: int = option(42, help="Seed of the example sampling (auto).")
 
-    @classmethod
-    def from_dict(cls, d: dict | None) -> MergeOptions:
-        d = dict(d or {})
-        if "weights" in d:
-            d["weights"] = parse_weights(d["weights"])
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise KitError(f"merge: unknown option(s) {', '.join(unknown)}")
-        return cls(**d)
+
+@dataclass
+class MergeFiles:
+    """What `kit merge` reads and writes (`kit run` takes them from the workdir)."""
+
+    base: str = option(yaml=False, required=True, help="Base model (hub id or folder).")
+    finetuned: str = option(yaml=False, required=True, help="Fine-tuned model folder (from kit train).")
+    output: str = option(yaml=False, required=True, short="o",
+                         help="Output folder (OUT/w<weight> for each weight when several).")
 
 
 def parse_weights(values) -> list[float]:
@@ -94,8 +102,7 @@ def merge_heads(base: Path, finetuned: Path, output: Path, weight: float) -> lis
 
 
 def _local_dir(name: str) -> Path:
-    from .train import _local_model_dir
-    d = _local_model_dir(name)
+    d = local_model_dir(name)
     if d is None:
         raise KitError(f"{name}: not a local folder and not in the Hugging Face cache")
     return d
@@ -153,9 +160,7 @@ def _merge_one(base: str, finetuned: str, out: Path, weight: float | None, optio
 
 def merge(base: str, finetuned: str, output, options: MergeOptions | None = None) -> list[Path]:
     """Merge ``finetuned`` into ``base``; one output folder per weight (``OUT/w0.5`` when several)."""
-    options = options or MergeOptions()
-    if isinstance(options, dict):
-        options = MergeOptions.from_dict(options)
+    options = validated(options or MergeOptions(), "merge")
     output = Path(output)
     if options.auto and not options.example_data:
         raise KitError("--auto needs --example-data FILE (a few query/pos/neg rows from your domain)")
@@ -168,7 +173,7 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
     outs = []
     for w in weights:
         out = output if len(weights) == 1 else output / f"w{w:g}"
-        started = _now()
+        started = now()
         used = _merge_one(base, finetuned, out, w, options, ft_spec)
         heads = merge_heads(_local_dir(base), _local_dir(finetuned), out, used) \
             if ft_spec.family == "bge-m3" else []
@@ -187,7 +192,7 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
             "heads_merged": heads,
             "family": spec.family, "pooling": spec.pooling,
             "packages": package_versions(), "git_revision": git_revision(),
-            "started": started, "finished": _now(),
+            "started": started, "finished": now(),
         })
         print(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base")
         outs.append(out)

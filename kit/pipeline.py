@@ -1,8 +1,8 @@
-"""`kit run`: the whole pipeline from one YAML, one stage at a time, each skipped when already done.
+"""`kit run`'s runner: stages in order from one YAML, each skipped when already done, one run per workdir.
 
 Work-directory layout (everything a run makes lives under ``workdir``)::
 
-    corpus.jsonl               prep         chunks of every PDF
+    corpus.jsonl               prep         chunks of every document
     pairs.jsonl                queries      (query, positive chunk) pairs
     data/train.jsonl           split        FlagEmbedding training rows (train documents only)
     data/eval/                 split        FlagEmbedding custom-eval layout (held-out documents)
@@ -12,29 +12,35 @@ Work-directory layout (everything a run makes lives under ``workdir``)::
     adapters/<provider>/       adapter      linear query adapters
     report/                    bench        results.json, report.md, report.html
     manifests/<stage>.json     every stage  fingerprint of inputs + settings, outputs, summary, timings
+    .kit.lock                  the run      who holds the workdir (pid, start time)
 
-A stage is skipped when its manifest holds the same fingerprint and its outputs exist. The
-fingerprint chains: it covers the stage's own settings, the external inputs it reads (PDF bytes,
-model weights) and the fingerprint of the stage before it, so changing a setting re-runs that stage
-and every stage after it. A stage killed half-way has no manifest and runs again; what it had
-already paid for survives in the caches (LLM answers, embeddings) and in training checkpoints.
+The runner knows the stages only through the list it is given (:mod:`kit.stages` registers them). A stage is
+skipped when its manifest holds the same fingerprint and its outputs exist. The fingerprint covers the
+stage's own settings, the model, and the *content* of every file it reads (upstream outputs, PDFs, model
+weights), so any change upstream -- a re-run that wrote something else, an edited file, a deleted manifest --
+re-runs everything downstream, and a re-run that wrote the same bytes does not. A stage killed half-way, or
+one that reports work left undone (``incomplete`` in its summary: e.g. LLM calls that failed), gets no
+manifest and runs again next time; what it had already paid for survives in the caches (LLM answers,
+embeddings) and in training checkpoints.
 """
 from __future__ import annotations
 
-import logging
 import shutil
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from .io import KitError, file_hash, read_json, stable_hash, write_json
+from .io import KitError, read_json, stable_hash, write_json
+from .lock import WorkdirLock
+from .options import OptionError, from_section, suggestion, to_section
 
-log = logging.getLogger("kit.pipeline")
-
-STAGES = ["prep", "queries", "split", "mine", "train", "merge", "adapter", "bench"]
+TOP_LEVEL = {"workdir": "Folder of the run (relative to the config file).",
+             "model": "Base model: hub id or local folder (relative to the config file).",
+             "allow_partial": "Share of a stage's work items (e.g. LLM calls) that may fail while the stage still "
+                              "counts as done (default 0: any failure leaves it to be retried)."}
 
 
 def _echo(msg: str) -> None:
@@ -73,6 +79,7 @@ class Workdir:
 def path_fingerprint(p: Path) -> str:
     """Content fingerprint of a file, a folder of files, or a model (hub ids hash by name)."""
     from .embed import weights_fingerprint
+    from .io import file_hash
 
     p = Path(p)
     if p.is_file():
@@ -80,44 +87,64 @@ def path_fingerprint(p: Path) -> str:
     if p.is_dir():
         if (p / "config.json").exists():
             return weights_fingerprint(p)
-        return stable_hash(sorted((str(f.relative_to(p)), file_hash(f)) for f in p.rglob("*") if f.is_file()))
+        return stable_hash(sorted((str(f.relative_to(p)), file_hash(f)) for f in p.rglob("*")
+                                  if f.is_file() and not f.name.startswith(".")))
     return f"name:{p}"
-
-
-def options_from(cls, section: dict | None, where: str, **fixed):
-    """Build a stage's options dataclass from its YAML section; unknown keys are an error naming them."""
-    section = dict(section or {})
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(section) - names)
-    if unknown:
-        raise KitError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    section.update({k: v for k, v in fixed.items() if k in names})
-    return cls(**section)
 
 
 @dataclass
 class Stage:
+    """One step of `kit run`: its YAML section (an options dataclass), what it reads and writes, how it runs."""
+
     name: str
-    run: Callable[["Pipeline"], dict]
-    outputs: Callable[["Pipeline"], list[Path]]
-    external_inputs: Callable[["Pipeline"], list[Path]] = lambda p: []
+    options: type                                           # the section's dataclass
+    run: Callable[["Pipeline", Any], dict]                  # (pipeline, options) -> summary
+    outputs: Callable[["Pipeline", Any], list[Path]]
+    reads: Callable[["Pipeline", Any], list[Path]] = lambda p, o: []
     enabled: Callable[["Pipeline"], bool] = lambda p: True
+    help: str = ""
 
 
 @dataclass
 class Pipeline:
     cfg: dict
     config_path: Path
+    stages: list[Stage]
     wd: Workdir = field(init=False)
     model: str = field(init=False)
+    options: dict[str, Any] = field(init=False)
 
     def __post_init__(self):
+        self._check_top_level()
         self.wd = Workdir(self.resolve_path(self.cfg.get("workdir", "runs/default")))
         model = self.cfg.get("model")
         if not model:
             raise KitError(f"{self.config_path}: `model:` is required (a hub id or a local folder)")
         p = self.resolve_path(model)
         self.model = str(p) if p.exists() else str(model)
+        self.allow_partial = float(self.cfg.get("allow_partial") or 0.0)
+        self.options = self._parse_sections()
+
+    def _check_top_level(self) -> None:
+        known = list(TOP_LEVEL) + [s.name for s in self.stages]
+        unknown = [k for k in self.cfg if k not in known]
+        if unknown:
+            raise OptionError([f"{self.config_path}: {k}: unknown section{suggestion(str(k), known)}"
+                               for k in unknown])
+
+    def _parse_sections(self) -> dict[str, Any]:
+        """Every section validated before anything runs: all problems at once, unknown keys first."""
+        out, problems = {}, []
+        for stage in self.stages:
+            try:
+                out[stage.name] = from_section(stage.options, self.cfg.get(stage.name),
+                                               f"{self.config_path}: stage {stage.name}: {stage.name}",
+                                               resolve_path=self.resolve_path)
+            except OptionError as e:
+                problems += e.problems
+        if problems:
+            raise OptionError(problems)
+        return out
 
     def resolve_path(self, p) -> Path:
         """Relative paths in a config are relative to the config file's folder; a path that exists only
@@ -131,77 +158,80 @@ class Pipeline:
             return p.resolve()
         return from_config
 
-    def section(self, name: str) -> dict:
-        v = self.cfg.get(name)
-        return dict(v) if isinstance(v, dict) else {}
+    def configured(self, name: str) -> bool:
+        return isinstance(self.cfg.get(name), dict) and bool(self.cfg[name])
 
-    # --- the stages --------------------------------------------------------------------------
-    def stages(self) -> list[Stage]:
-        from . import stages as s
-        return s.build(self)
-
-    def fingerprint(self, stage: Stage, previous: str) -> tuple[str, dict]:
-        inputs = {str(p): path_fingerprint(p) for p in stage.external_inputs(self)}
-        settings = self.section(stage.name)
-        fp = stable_hash({"stage": stage.name, "settings": settings, "model": self.model,
-                          "inputs": inputs, "previous": previous})
-        return fp, inputs
+    # --- running -------------------------------------------------------------------------------------
+    def fingerprint(self, stage: Stage, opts) -> tuple[str, dict]:
+        reads = {str(p): path_fingerprint(p) for p in stage.reads(self, opts)}
+        fp = stable_hash({"stage": stage.name, "settings": to_section(opts), "model": self.model, "reads": reads})
+        return fp, reads
 
     def run(self, from_stage: str | None = None, force: bool = False, until: str | None = None) -> dict:
-        if from_stage and from_stage not in STAGES:
-            raise KitError(f"--from {from_stage}: unknown stage; stages are {', '.join(STAGES)}")
-        if until and until not in STAGES:
-            raise KitError(f"--until {until}: unknown stage; stages are {', '.join(STAGES)}")
+        names = [s.name for s in self.stages]
+        for flag, value in (("--from", from_stage), ("--until", until)):
+            if value and value not in names:
+                raise KitError(f"{flag} {value}: unknown stage; stages are {', '.join(names)}")
         self.wd.root.mkdir(parents=True, exist_ok=True)
-        previous = ""
         summaries: dict[str, Any] = {}
-        forcing = force
         t_run = time.perf_counter()
-        for stage in self.stages():
-            if from_stage == stage.name:
-                forcing = True
-            if not stage.enabled(self):
-                _echo(f"[{stage.name}] not configured, skipped")
+        with WorkdirLock(self.wd.root / ".kit.lock", echo=_echo):
+            forcing = force
+            for stage in self.stages:
+                forcing = forcing or from_stage == stage.name
+                summaries[stage.name] = self._run_stage(stage, forcing)
                 if until == stage.name:
                     break
-                continue
-            fp, inputs = self.fingerprint(stage, previous)
-            manifest_path = self.wd.manifest(stage.name)
-            manifest = read_json(manifest_path) if manifest_path.exists() else None
-            outputs = stage.outputs(self)
-            done = (manifest is not None and manifest.get("fingerprint") == fp
-                    and all(Path(o).exists() for o in outputs))
-            if done and not forcing:
-                _echo(f"[{stage.name}] up to date, skipped (delete {manifest_path} or use --from {stage.name} to redo)")
-                summaries[stage.name] = manifest.get("summary", {})
-                previous = fp
-                if until == stage.name:
-                    break
-                continue
-            self._prepare_outputs(stage, fp, outputs, forcing)
-            write_json(self.wd.started(stage.name), {"fingerprint": fp, "started": time.time()})
-            _echo(f"[{stage.name}] running")
-            t0 = time.perf_counter()
-            try:
-                summary = stage.run(self) or {}
-            except KitError as e:
-                raise KitError(f"stage {stage.name}: {e}") from None
-            seconds = round(time.perf_counter() - t0, 1)
-            missing = [str(o) for o in outputs if not Path(o).exists()]
-            if missing:
-                raise KitError(f"stage {stage.name}: finished but did not write {', '.join(missing)}")
-            write_json(manifest_path, {"stage": stage.name, "fingerprint": fp, "previous": previous,
-                                       "settings": self.section(stage.name), "model": self.model,
-                                       "inputs": inputs, "outputs": [str(o) for o in outputs],
-                                       "summary": summary, "seconds": seconds, "finished": time.time()})
-            self.wd.started(stage.name).unlink(missing_ok=True)
-            _echo(f"[{stage.name}] done in {seconds:.1f}s")
-            summaries[stage.name] = summary
-            previous = fp
-            if until == stage.name:
-                break
         summaries["_seconds"] = round(time.perf_counter() - t_run, 1)
         return summaries
+
+    def _run_stage(self, stage: Stage, forcing: bool) -> dict:
+        if not stage.enabled(self):
+            _echo(f"[{stage.name}] not configured, skipped")
+            return {}
+        opts = self.options[stage.name]
+        fp, reads = self.fingerprint(stage, opts)
+        manifest_path = self.wd.manifest(stage.name)
+        manifest = read_json(manifest_path) if manifest_path.exists() else None
+        outputs = stage.outputs(self, opts)
+        if (not forcing and manifest is not None and manifest.get("fingerprint") == fp
+                and all(Path(o).exists() for o in outputs)):
+            _echo(f"[{stage.name}] up to date, skipped (delete {manifest_path} or use --from {stage.name} to redo)")
+            return manifest.get("summary", {})
+        self._prepare_outputs(stage, fp, outputs, forcing)
+        write_json(self.wd.started(stage.name), {"fingerprint": fp, "started": time.time()})
+        _echo(f"[{stage.name}] running")
+        t0 = time.perf_counter()
+        try:
+            summary = stage.run(self, opts) or {}
+        except KitError as e:
+            raise KitError(f"stage {stage.name}: {e}") from None
+        seconds = round(time.perf_counter() - t0, 1)
+        missing = [str(o) for o in outputs if not Path(o).exists()]
+        if missing:
+            raise KitError(f"stage {stage.name}: finished but did not write {', '.join(missing)}")
+        self._check_complete(stage, summary)
+        write_json(manifest_path, {"stage": stage.name, "fingerprint": fp, "settings": to_section(opts),
+                                   "model": self.model, "reads": reads, "outputs": [str(o) for o in outputs],
+                                   "summary": summary, "seconds": seconds, "finished": time.time()})
+        self.wd.started(stage.name).unlink(missing_ok=True)
+        _echo(f"[{stage.name}] done in {seconds:.1f}s")
+        return summary
+
+    def _check_complete(self, stage: Stage, summary: dict) -> None:
+        """Work left undone (``incomplete``: {failed, total, what}) above ``allow_partial`` leaves the stage
+        without a manifest, so the next run retries exactly what failed (the rest comes from the caches)."""
+        inc = summary.get("incomplete") if isinstance(summary, dict) else None
+        if not inc or not inc.get("failed"):
+            return
+        share = inc["failed"] / max(1, inc.get("total") or inc["failed"])
+        if share > self.allow_partial:
+            raise PartialFailure(
+                f"stage {stage.name}: {inc['failed']} of {inc.get('total', '?')} {inc.get('what', 'items')} failed "
+                f"({share:.1%} > allow_partial {self.allow_partial:g}); not marked done. Run again to retry only "
+                f"those (finished work is cached), or set allow_partial in the config to accept them.")
+        _echo(f"[{stage.name}] {inc['failed']} of {inc.get('total', '?')} {inc.get('what', 'items')} failed "
+              f"({share:.1%} <= allow_partial {self.allow_partial:g}): accepted")
 
     def _prepare_outputs(self, stage: Stage, fp: str, outputs: list[Path], forcing: bool) -> None:
         """Resume a stage that was killed with the same fingerprint (keep its partial outputs, e.g.
@@ -220,10 +250,5 @@ class Pipeline:
         self.wd.manifest(stage.name).unlink(missing_ok=True)
 
 
-def run_pipeline(config_path, from_stage: str | None = None, force: bool = False,
-                 until: str | None = None) -> dict:
-    from .config import load_config
-
-    config_path = Path(config_path).resolve()
-    cfg = load_config(config_path)
-    return Pipeline(cfg, config_path).run(from_stage=from_stage, force=force, until=until)
+class PartialFailure(KitError):
+    """A stage finished with some of its work failed (exit status 1: run again to retry what failed)."""

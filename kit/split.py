@@ -8,6 +8,9 @@ while that brings the eval share of pairs closer to ``eval_ratio``.
 With ``eval_queries`` the eval set is real user questions instead; every document such a question
 points to is held out from training.
 
+A pair's document is the document of the chunk it was made from, as the corpus says: a ``doc`` label in
+the pair is never trusted over it (a mislabelled pair would otherwise put one document on both sides).
+
 A leakage check runs every time: eval positives (by chunk id and by normalised text) that also
 appear among train positives are counted. Train pairs whose positive text equals an eval positive
 (the same boilerplate paragraph in two documents) are dropped, so the split this tool makes has
@@ -25,34 +28,41 @@ from __future__ import annotations
 
 import logging
 import random
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .io import KitError, ReadReport, iter_jsonl, text_hash, write_json, write_jsonl
+from .formats import norm_text, read_corpus, read_pairs, write_eval, write_training_rows
+from .io import KitError, ReadReport, iter_jsonl, text_hash, write_json
+from .options import option
 
 log = logging.getLogger("kit.split")
 
-_SPACE = re.compile(r"\s+")
 
-
-def norm_text(text: str) -> str:
-    """Text as compared for leakage and matching: NFKC, lower case, no whitespace at all (Chinese text
-    extracted from PDFs carries arbitrary spaces and line breaks)."""
-    return _SPACE.sub("", unicodedata.normalize("NFKC", text)).lower()
+def _ratio(v) -> str | None:
+    return None if 0 <= v < 1 else "must lie in [0, 1)"
 
 
 @dataclass
 class SplitOptions:
-    eval_ratio: float = 0.1
-    eval_queries: str | None = None       # JSONL of real user questions to use as the eval set
-    seed: int = 42
-    # An ``answer`` that no chunk contains verbatim is matched to the chunk holding the largest share of
-    # its character bigrams, if that share reaches this value.
-    answer_overlap: float = 0.6
+    """The ``split:`` section; field names equal its keys."""
 
+    eval_ratio: float = option(0.1, check=_ratio, help="Share of pairs held out for evaluation (whole documents).")
+    eval_queries: str | None = option(None, path=True, help="Real user questions as the eval set: JSONL "
+                                      "{query|question, chunk_ids: [...]} or {query, answer: text}.")
+    seed: int = option(42, help="Seed of the document shuffle.")
+    answer_overlap: float = option(0.6, help="An eval `answer` no chunk contains verbatim is matched to the chunk "
+                                   "holding the largest share of its character bigrams, if the share reaches this.")
+
+
+@dataclass
+class SplitFiles:
+    """The files `kit split` reads and writes (`kit run` takes them from the workdir)."""
+
+    pairs: str = option(argument=True, yaml=False, help="gen-queries' pairs.jsonl.")
+    corpus: str = option(yaml=False, required=True, help="prep's corpus.jsonl.")
+    output: str = option(yaml=False, required=True, short="o",
+                         help="DATA_DIR: train.jsonl, eval/ and split_stats.json are written here.")
 
 @dataclass
 class SplitResult:
@@ -79,37 +89,6 @@ class SplitResult:
             if len(self.problems) > 20:
                 lines.append(f"  ... and {len(self.problems) - 20} more (see {self.stats_path})")
         return "\n".join(lines)
-
-
-# --- reading -----------------------------------------------------------------------------------
-def _valid_chunk(o: dict) -> str | None:
-    if not isinstance(o.get("id"), str) or not o["id"]:
-        return "chunk has no string 'id'"
-    if not isinstance(o.get("text"), str) or not o["text"].strip():
-        return "chunk has no 'text'"
-    return None
-
-
-def _valid_pair(o: dict) -> str | None:
-    if not isinstance(o.get("query"), str) or not o["query"].strip():
-        return "pair has no 'query'"
-    pos = o.get("pos")
-    if not isinstance(pos, list) or not pos or not all(isinstance(p, str) and p.strip() for p in pos):
-        return "pair has no positive ('pos' must be a non-empty list of texts)"
-    return None
-
-
-def read_corpus(path, report: ReadReport) -> list[dict]:
-    chunks, seen = [], set()
-    for n, c in iter_jsonl(path, report, _valid_chunk):
-        if c["id"] in seen:
-            report.add(path, n, f"duplicate chunk id {c['id']!r} (first one kept)")
-            continue
-        seen.add(c["id"])
-        chunks.append(c)
-    if not chunks:
-        raise KitError(f"{path}: no usable chunk")
-    return chunks
 
 
 def _char_bigrams(s: str) -> set[str]:
@@ -214,56 +193,33 @@ def _read_eval_queries(path, index: _ChunkIndex, opts: SplitOptions, report: Rea
     return rows, unmatched
 
 
-def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None) -> SplitResult:
-    opts = options or SplitOptions()
-    if not 0 <= opts.eval_ratio < 1:
-        raise KitError(f"eval_ratio must be in [0, 1), got {opts.eval_ratio}")
-    out_dir = Path(out_dir)
-    report = ReadReport()
-    chunks = read_corpus(corpus_path, report)
-    index = _ChunkIndex(chunks)
-
-    # Pairs: attach chunk ids and the document (from the chunk when the pair lacks them).
-    pairs: list[dict] = []
-    for n, p in iter_jsonl(pairs_path, report, _valid_pair):
+def attach_chunks(pairs_path, index: _ChunkIndex, report: ReadReport) -> tuple[list[dict], int]:
+    """Pairs with their chunk ids and their document *from the corpus*; (pairs, mislabelled count)."""
+    pairs, mislabelled = [], 0
+    for n, p in read_pairs(pairs_path, report):
         ids = [p["chunk_id"]] if isinstance(p.get("chunk_id"), str) and p["chunk_id"] in index.by_id else []
         if not ids:
             for t in p["pos"]:
                 ids += [i for i in index.ids_for_text(t) if i not in ids]
-        doc = p.get("doc") if isinstance(p.get("doc"), str) and p.get("doc") else (index.doc(ids[0]) if ids else "")
-        if not doc:
-            report.add(pairs_path, n, "cannot tell which document this pair comes from (no 'doc', and its "
-                                      "chunk_id/positive text is not in the corpus)")
+        if not ids:
+            report.add(pairs_path, n, "cannot tell which document this pair comes from (its chunk_id and "
+                                      "positive text are not in the corpus)")
             continue
+        docs = {index.doc(i) for i in ids}
+        label = p.get("doc")
+        if isinstance(label, str) and label and label not in docs:
+            mislabelled += 1
+            report.add(pairs_path, n, f"pair says doc {label!r} but its chunk belongs to "
+                                      f"{', '.join(sorted(docs))!r}; the corpus wins")
         pairs.append({"query": p["query"].strip(), "pos": list(p["pos"]), "neg": [], "pos_ids": ids,
-                      "doc": doc, "generator": p.get("generator", "")})
+                      "doc": sorted(docs)[0], "docs": docs, "generator": p.get("generator", "")})
     if not pairs:
         raise KitError(f"{pairs_path}: no usable pair" + (f"\n{report.summary()}" if report else ""))
+    return pairs, mislabelled
 
-    pairs_per_doc = Counter(p["doc"] for p in pairs)
-    unmatched = 0
-    warnings: list[str] = []
-    eval_rows: list[dict]
-    if opts.eval_queries:
-        imported, unmatched = _read_eval_queries(opts.eval_queries, index, opts, report)
-        if not imported:
-            raise KitError(f"{opts.eval_queries}: no eval question could be matched to the corpus"
-                           + (f"\n{report.summary()}" if report else ""))
-        eval_docs = {index.doc(i) for r in imported for i in r["pos_ids"]}
-        eval_rows = imported
-        train_rows = [p for p in pairs if p["doc"] not in eval_docs]
-        if not train_rows:
-            raise KitError(f"every training pair comes from a document the eval questions point to "
-                           f"({', '.join(sorted(eval_docs)[:5])}); nothing left to train on")
-    else:
-        eval_docs = choose_eval_docs(pairs_per_doc, opts.eval_ratio, opts.seed)
-        if len(pairs_per_doc) < 2 and opts.eval_ratio > 0:
-            warnings.append(f"{pairs_path}: only one document has pairs: it cannot be split by document, so "
-                            "the eval set is empty (add documents or pass eval_queries)")
-        eval_rows = [{"query": p["query"], "pos_ids": p["pos_ids"]} for p in pairs if p["doc"] in eval_docs]
-        train_rows = [p for p in pairs if p["doc"] not in eval_docs]
 
-    # Eval queries: one per distinct query text, its relevant chunks merged.
+def group_eval(eval_rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
+    """One eval query per distinct question text, its relevant chunks merged: (queries, qrels, grouped)."""
     grouped: dict[str, dict] = {}
     for r in eval_rows:
         g = grouped.setdefault(norm_text(r["query"]), {"query": r["query"], "pos_ids": []})
@@ -273,9 +229,12 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
         qid = "q" + text_hash(key, 12)
         queries.append({"id": qid, "text": g["query"]})
         qrels += [{"qid": qid, "docid": cid, "relevance": 1} for cid in g["pos_ids"]]
+    return queries, qrels, grouped
 
-    # Leakage: eval positives (ids, normalised texts) among train positives. Pairs whose positive text
-    # is an eval positive are dropped from train (identical paragraphs in two documents).
+
+def remove_leaks(train_rows: list[dict], qrels: list[dict], index: _ChunkIndex) -> tuple[list[dict], dict]:
+    """Drop train pairs whose positive *text* is an eval positive (identical paragraphs in two documents);
+    the check compares texts, not labels. Returns (kept, leakage stats); asserts zero leakage left."""
     eval_pos_ids = {q["docid"] for q in qrels}
     eval_pos_texts = {index.norm[i] for i in eval_pos_ids}
 
@@ -288,40 +247,71 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     ids_before = sum(leaks(p)[0] for p in train_rows)
     texts_before = sum(leaks(p)[1] for p in train_rows)
     kept = [p for p in train_rows if not any(leaks(p))]
-    dropped = len(train_rows) - len(kept)
-    train_rows = kept
-    train_pos_ids = {i for p in train_rows for i in p["pos_ids"]}
-    train_pos_texts = {norm_text(t) for p in train_rows for t in p["pos"]} | {index.norm[i] for i in train_pos_ids}
-    leak_ids = len(eval_pos_ids & train_pos_ids)
-    leak_texts = len(eval_pos_texts & train_pos_texts)
-    assert leak_ids == 0 and leak_texts == 0, "split left eval positives among train positives"
+    train_pos_ids = {i for p in kept for i in p["pos_ids"]}
+    train_pos_texts = {norm_text(t) for p in kept for t in p["pos"]} | {index.norm[i] for i in train_pos_ids}
+    stats = {"train_pairs_with_eval_positive_id": ids_before, "train_pairs_with_eval_positive_text": texts_before,
+             "train_pairs_dropped": len(train_rows) - len(kept),
+             "eval_positive_ids_in_train": len(eval_pos_ids & train_pos_ids),
+             "eval_positive_texts_in_train": len(eval_pos_texts & train_pos_texts)}
+    assert stats["eval_positive_ids_in_train"] == 0 and stats["eval_positive_texts_in_train"] == 0, \
+        "split left eval positives among train positives"
+    return kept, stats
+
+
+def choose_sides(pairs: list[dict], index: _ChunkIndex, opts: SplitOptions, report: ReadReport):
+    """(eval rows, train rows, eval documents, unmatched eval questions, warnings)."""
+    warnings: list[str] = []
+    if opts.eval_queries:
+        imported, unmatched = _read_eval_queries(opts.eval_queries, index, opts, report)
+        if not imported:
+            raise KitError(f"{opts.eval_queries}: no eval question could be matched to the corpus"
+                           + (f"\n{report.summary()}" if report else ""))
+        eval_docs = {index.doc(i) for r in imported for i in r["pos_ids"]}
+        train_rows = [p for p in pairs if not (p["docs"] & eval_docs)]
+        if not train_rows:
+            raise KitError(f"every training pair comes from a document the eval questions point to "
+                           f"({', '.join(sorted(eval_docs)[:5])}); nothing left to train on")
+        return imported, train_rows, eval_docs, unmatched, warnings
+    per_doc = Counter(p["doc"] for p in pairs)
+    eval_docs = choose_eval_docs(per_doc, opts.eval_ratio, opts.seed)
+    if len(per_doc) < 2 and opts.eval_ratio > 0:
+        warnings.append("only one document has pairs: it cannot be split by document, so the eval set is empty "
+                        "(add documents or pass eval_queries)")
+    eval_rows = [{"query": p["query"], "pos_ids": p["pos_ids"]} for p in pairs if p["docs"] & eval_docs]
+    train_rows = [p for p in pairs if not (p["docs"] & eval_docs)]
+    return eval_rows, train_rows, eval_docs, 0, warnings
+
+
+def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None) -> SplitResult:
+    opts = options or SplitOptions()
+    if not 0 <= opts.eval_ratio < 1:
+        raise KitError(f"eval_ratio must be in [0, 1), got {opts.eval_ratio}")
+    out_dir = Path(out_dir)
+    report = ReadReport()
+    chunks = read_corpus(corpus_path, report)
+    index = _ChunkIndex(chunks)
+    pairs, mislabelled = attach_chunks(pairs_path, index, report)
+    eval_rows, train_rows, eval_docs, unmatched, warnings = choose_sides(pairs, index, opts, report)
+    queries, qrels, grouped = group_eval(eval_rows)
+    train_rows, leakage = remove_leaks(train_rows, qrels, index)
     if not train_rows:
         raise KitError("no training pair left after removing those that share an eval positive")
-
     train_queries = {norm_text(p["query"]) for p in train_rows}
     dup = [g["query"] for k, g in grouped.items() if k in train_queries]
-
-    train_path = out_dir / "train.jsonl"
-    eval_dir = out_dir / "eval"
+    train_path, eval_dir = out_dir / "train.jsonl", out_dir / "eval"
     # Eval first, train last: train.jsonl's presence marks a finished split.
-    write_jsonl(eval_dir / "corpus.jsonl",
-                ({"id": c["id"], "title": c.get("title") or "", "text": c["text"]} for c in chunks))
-    write_jsonl(eval_dir / "test_queries.jsonl", queries)
-    write_jsonl(eval_dir / "test_qrels.jsonl", qrels)
-    write_jsonl(train_path, train_rows)
-
+    write_eval(eval_dir, chunks, queries, qrels)
+    write_training_rows(train_path, ({k: v for k, v in p.items() if k != "docs"} for p in train_rows))
     problems = [str(e) for e in report.errors] + warnings
     stats = {
         "pairs_read": len(pairs), "train_pairs": len(train_rows), "eval_queries": len(queries),
         "eval_qrels": len(qrels), "corpus_chunks": len(chunks),
         "eval_source": "eval_queries" if opts.eval_queries else "split",
-        "eval_share_of_pairs": (round(sum(pairs_per_doc[d] for d in eval_docs) / len(pairs), 4)
+        "eval_share_of_pairs": (round(sum(1 for p in pairs if p["docs"] & eval_docs) / len(pairs), 4)
                                 if not opts.eval_queries else None),
-        "train_docs": sorted({p["doc"] for p in train_rows}), "eval_docs": sorted(eval_docs),
-        "leakage": {"train_pairs_with_eval_positive_id": ids_before,
-                    "train_pairs_with_eval_positive_text": texts_before,
-                    "train_pairs_dropped": dropped,
-                    "eval_positive_ids_in_train": leak_ids, "eval_positive_texts_in_train": leak_texts},
+        "train_docs": sorted({d for p in train_rows for d in p["docs"]}), "eval_docs": sorted(eval_docs),
+        "pairs_with_wrong_doc_label": mislabelled,
+        "leakage": leakage,
         "duplicate_queries": {"count": len(dup), "examples": dup[:20]},
         "unmatched_eval_queries": unmatched,
         "generators": dict(Counter(p["generator"] for p in train_rows)),

@@ -1,17 +1,30 @@
-"""The stages of `kit run`, each a thin call of the same function its CLI subcommand calls.
-
-Each YAML section maps onto that stage's options dataclass (same field names); paths in a section
-are relative to the config file. This module only wires files between stages.
-"""
+"""The stages of `kit run`, registered in pipeline order: each is a thin call of the same function its CLI
+subcommand calls, with files taken from the workdir. Each YAML section is that stage's options dataclass
+(:mod:`kit.options` validates it and resolves its paths relative to the config file)."""
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 
 import click
 
+from .adapter import AdapterOptions
+from .bench.runner import BenchOptions
 from .io import KitError
-from .pipeline import Pipeline, Stage, options_from
+from .merge import MergeOptions
+from .mine import MineOptions
+from .pipeline import Pipeline, Stage
+from .prep import PrepOptions
+from .queries import QueryOptions
+from .split import SplitOptions
+from .train import TrainOptions
+
+REGISTRY: list[Stage] = []
+
+
+def register(stage: Stage) -> Stage:
+    REGISTRY.append(stage)
+    return stage
 
 
 def _summary(result) -> dict:
@@ -27,205 +40,185 @@ def _summary(result) -> dict:
     return out
 
 
-def _paths(p: Pipeline, value) -> list[Path]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return [p.resolve_path(v) for v in values]
-
-
-# --- prep ------------------------------------------------------------------------------------------
-def _prep_inputs(p: Pipeline) -> list[Path]:
-    sec = p.section("prep")
-    if not sec.get("inputs"):
-        raise KitError(f"{p.config_path}: prep.inputs is required (PDF files or folders)")
-    return _paths(p, sec["inputs"])
-
-
-def _run_prep(p: Pipeline) -> dict:
-    from .prep import PrepOptions, prep
-
-    sec = p.section("prep")
-    sec.pop("inputs", None)
-    if sec.get("tokenizer") == "model":  # count tokens with the model being fine-tuned
-        sec["tokenizer"] = p.model
-    opts = options_from(PrepOptions, sec, f"{p.config_path}: prep")
-    result = prep(_prep_inputs(p), p.wd.corpus, opts)
-    s = _summary(result)
-    if not p.wd.corpus.exists() or getattr(result, "chunks", 1) == 0:
-        raise KitError("no chunk was produced; check the PDFs listed above")
-    return s
-
-
-# --- queries ---------------------------------------------------------------------------------------
-def _run_queries(p: Pipeline) -> dict:
-    from .queries import QueryOptions, gen_queries
-
-    sec = p.section("queries")
-    if sec.get("cache_path"):
-        sec["cache_path"] = str(p.resolve_path(sec["cache_path"]))
-    opts = options_from(QueryOptions, sec, f"{p.config_path}: queries")
-    result = gen_queries(p.wd.corpus, p.wd.pairs, opts)
-    return _summary(result)
-
-
-# --- split -----------------------------------------------------------------------------------------
-def _split_inputs(p: Pipeline) -> list[Path]:
-    eq = p.section("split").get("eval_queries")
-    return [p.resolve_path(eq)] if eq else []
-
-
-def _run_split(p: Pipeline) -> dict:
-    from .split import SplitOptions, split
-
-    sec = p.section("split")
-    if sec.get("eval_queries"):
-        sec["eval_queries"] = str(p.resolve_path(sec["eval_queries"]))
-    opts = options_from(SplitOptions, sec, f"{p.config_path}: split")
-    return _summary(split(p.wd.pairs, p.wd.corpus, p.wd.data, opts))
-
-
-# --- mine ------------------------------------------------------------------------------------------
-def _model_inputs(p: Pipeline) -> list[Path]:
+def _model_reads(p: Pipeline) -> list[Path]:
     path = Path(p.model)
     return [path] if path.exists() else []
 
 
-def _run_mine(p: Pipeline) -> dict:
-    from .mine import MineOptions, mine
+def _existing(*paths) -> list[Path]:
+    return [Path(x) for x in paths if x and Path(x).exists()]
 
-    sec = p.section("mine")
-    sec.setdefault("model", p.model)
-    opts = options_from(MineOptions, sec, f"{p.config_path}: mine")
-    return _summary(mine(p.wd.train, p.wd.corpus, p.wd.train_hn, opts))
+
+# --- prep ------------------------------------------------------------------------------------------
+def _run_prep(p: Pipeline, o: PrepOptions) -> dict:
+    from .prep import prep
+
+    if not o.inputs:
+        raise KitError(f"{p.config_path}: prep.inputs is required (documents: files or folders)")
+    if o.tokenizer == "model":  # count tokens with the model being fine-tuned
+        o = replace(o, tokenizer=p.model)
+    result = prep(o.inputs, p.wd.corpus, o)
+    if not p.wd.corpus.exists() or getattr(result, "chunks", 1) == 0:
+        raise KitError("no chunk was produced; check the documents listed above")
+    return _summary(result)
+
+
+register(Stage("prep", PrepOptions, _run_prep, lambda p, o: [p.wd.corpus],
+               reads=lambda p, o: [Path(x) for x in o.inputs] + (_model_reads(p) if o.tokenizer == "model" else []),
+               help="documents -> corpus.jsonl"))
+
+
+# --- queries ---------------------------------------------------------------------------------------
+def _run_queries(p: Pipeline, o: QueryOptions) -> dict:
+    from .queries import gen_queries
+
+    result = gen_queries(p.wd.corpus, p.wd.pairs, o)
+    return _summary(result)
+
+
+register(Stage("queries", QueryOptions, _run_queries, lambda p, o: [p.wd.pairs],
+               reads=lambda p, o: [p.wd.corpus], enabled=lambda p: p.configured("queries"),
+               help="corpus -> pairs.jsonl"))
+
+
+# --- split -----------------------------------------------------------------------------------------
+def _run_split(p: Pipeline, o: SplitOptions) -> dict:
+    from .split import split
+
+    return _summary(split(p.wd.pairs, p.wd.corpus, p.wd.data, o))
+
+
+register(Stage("split", SplitOptions, _run_split, lambda p, o: [p.wd.train, p.wd.eval],
+               reads=lambda p, o: [p.wd.pairs, p.wd.corpus] + _existing(o.eval_queries),
+               help="pairs -> data/train.jsonl + data/eval/"))
+
+
+# --- mine ------------------------------------------------------------------------------------------
+def _mine_options(p: Pipeline, o: MineOptions) -> MineOptions:
+    return o if o.model else replace(o, model=p.model)
+
+
+def _run_mine(p: Pipeline, o: MineOptions) -> dict:
+    from .mine import mine
+
+    return _summary(mine(p.wd.train, p.wd.corpus, p.wd.train_hn, _mine_options(p, o)))
+
+
+register(Stage("mine", MineOptions, _run_mine, lambda p, o: [p.wd.train_hn],
+               reads=lambda p, o: [p.wd.train, p.wd.corpus] + _existing(_mine_options(p, o).model),
+               enabled=lambda p: p.configured("mine"), help="data/train.jsonl -> data/train_hn.jsonl"))
 
 
 # --- train -----------------------------------------------------------------------------------------
-def _train_data(p: Pipeline) -> Path:
+def train_data(p: Pipeline) -> Path:
     """Mined rows when mining is configured, else the split's rows (negatives then come in-batch only)."""
-    return p.wd.train_hn if p.section("mine") else p.wd.train
+    return p.wd.train_hn if p.configured("mine") else p.wd.train
 
 
-def _run_train(p: Pipeline) -> dict:
-    from .train import TrainOptions, train
+def _run_train(p: Pipeline, o: TrainOptions) -> dict:
+    from .train import train
 
-    sec = p.section("train")
-    sec["data"], sec["output_dir"] = str(_train_data(p)), str(p.wd.finetuned)
-    if sec.get("deepspeed"):
-        sec["deepspeed"] = str(p.resolve_path(sec["deepspeed"]))
-    opts = options_from(TrainOptions, sec, f"{p.config_path}: train")
-    out = train(p.model, opts, echo=lambda m: click.echo(m, err=True))
+    o = replace(o, data=str(train_data(p)), output_dir=str(p.wd.finetuned))
+    out = train(p.model, o, echo=lambda m: click.echo(m, err=True))
     return {"model": str(out)}
 
 
+register(Stage("train", TrainOptions, _run_train, lambda p, o: [p.wd.finetuned],
+               reads=lambda p, o: [train_data(p)] + _model_reads(p) + _existing(o.deepspeed),
+               enabled=lambda p: p.configured("train"), help="training rows -> models/finetuned"))
+
+
 # --- merge -----------------------------------------------------------------------------------------
-def _merge_weights(p: Pipeline) -> list[float]:
-    w = p.section("merge").get("weights", [0.5])
-    return [float(x) for x in (w if isinstance(w, (list, tuple)) else [w])]
+def merge_outputs(p: Pipeline, o: MergeOptions) -> list[Path]:
+    return [p.wd.merged_auto] if o.auto else [p.wd.merged(w) for w in o.weights]
 
 
-def _run_merge(p: Pipeline) -> dict:
-    from .merge import MergeOptions, merge
+def _run_merge(p: Pipeline, o: MergeOptions) -> dict:
+    from .merge import merge
 
-    sec = p.section("merge")
-    sec["weights"] = _merge_weights(p)
-    if sec.get("example_data"):
-        sec["example_data"] = str(p.resolve_path(sec["example_data"]))
-    out = {}
-    if sec.get("auto"):
-        opts = options_from(MergeOptions, sec, f"{p.config_path}: merge")
-        out["auto"] = [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged_auto, opts)]
-        return out
-    for w in sec["weights"]:
-        opts = options_from(MergeOptions, {**sec, "weights": [w]}, f"{p.config_path}: merge")
-        out[f"{w:g}"] = [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged(w), opts)]
-    return out
+    if o.auto:
+        return {"auto": [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged_auto, o)]}
+    return {f"{w:g}": [str(x) for x in merge(p.model, str(p.wd.finetuned), p.wd.merged(w), replace(o, weights=[w]))]
+            for w in o.weights}
 
 
-def _merge_outputs(p: Pipeline) -> list[Path]:
-    if p.section("merge").get("auto"):
-        return [p.wd.merged_auto]
-    return [p.wd.merged(w) for w in _merge_weights(p)]
+register(Stage("merge", MergeOptions, _run_merge, merge_outputs,
+               reads=lambda p, o: [p.wd.finetuned] + _model_reads(p) + _existing(o.example_data),
+               enabled=lambda p: p.configured("merge"), help="fine-tuned + base -> models/merged-<w>"))
 
 
 # --- adapter ---------------------------------------------------------------------------------------
-def _adapter_specs(p: Pipeline) -> dict[str, str]:
+def adapter_specs(p: Pipeline) -> dict[str, str]:
     """adapter.providers: {name: provider spec}; `base` means the base model through the local provider."""
-    sec = p.section("adapter")
-    providers = sec.get("providers") or {}
+    providers = p.options["adapter"].providers or {}
     return {name: (f"local:{p.model}" if spec == "base" else spec) for name, spec in providers.items()}
 
 
-def _run_adapter(p: Pipeline) -> dict:
-    from .adapter import AdapterOptions, train_adapter
+def _run_adapter(p: Pipeline, o: AdapterOptions) -> dict:
+    from .adapter import train_adapter
 
-    sec = p.section("adapter")
-    sec.pop("providers", None)
-    opts = options_from(AdapterOptions, sec, f"{p.config_path}: adapter")
     out = {}
-    for name, spec in _adapter_specs(p).items():
+    for name, spec in adapter_specs(p).items():
         click.echo(f"[adapter] {name} over {spec}", err=True)
-        out[name] = _summary(train_adapter(spec, _train_data(p), p.wd.corpus, p.wd.adapters / name, opts))
+        out[name] = _summary(train_adapter(spec, train_data(p), p.wd.corpus, p.wd.adapters / name, o))
     return out
+
+
+register(Stage("adapter", AdapterOptions, _run_adapter, lambda p, o: [p.wd.adapters / n for n in adapter_specs(p)],
+               reads=lambda p, o: [train_data(p), p.wd.corpus] + _model_reads(p),
+               enabled=lambda p: bool(adapter_specs(p)), help="any provider -> adapters/<name>"))
 
 
 # --- bench -----------------------------------------------------------------------------------------
 def bench_models(p: Pipeline) -> dict[str, str]:
     """The candidates: base, fine-tuned, each merge, each adapter, BM25, plus `bench.models` (API models)."""
-    sec = p.section("bench")
-    include = sec.get("include", ["base", "finetuned", "merged", "adapters", "bm25"])
+    o = p.options["bench"]
+    include = o.include
     models: dict[str, str] = {}
     if "base" in include:
         models["base"] = f"local:{p.model}"
-    if "finetuned" in include and p.section("train"):
+    if "finetuned" in include and p.configured("train"):
         models["fine-tuned"] = f"local:{p.wd.finetuned}"
-    if "merged" in include and p.section("merge"):
-        if p.section("merge").get("auto"):
-            models["merged-auto"] = f"local:{p.wd.merged_auto}"
-        else:
-            for w in _merge_weights(p):
-                models[f"merged-{w:g}"] = f"local:{p.wd.merged(w)}"
+    if "merged" in include and p.configured("merge"):
+        m = p.options["merge"]
+        for out, w in zip(merge_outputs(p, m), ["auto"] if m.auto else m.weights):
+            models[f"merged-{w:g}" if w != "auto" else "merged-auto"] = f"local:{out}"
     if "adapters" in include:
-        for name in _adapter_specs(p):
+        for name in adapter_specs(p):
             models[f"adapter-{name}"] = f"adapter:{p.wd.adapters / name}"
     if "bm25" in include:
         models["bm25"] = "bm25"
-    for name, spec in (sec.get("models") or {}).items():
-        models[name] = spec
+    models.update(o.models or {})
     return models
 
 
-def _bench_inputs(p: Pipeline) -> list[Path]:
-    g = p.section("bench").get("general")
-    return [p.resolve_path(g)] if g else []
+def _bench_reads(p: Pipeline, o: BenchOptions) -> list[Path]:
+    local = [Path(s.split(":", 1)[1]) for s in bench_models(p).values() if s.startswith(("local:", "adapter:"))]
+    return [p.wd.eval] + _existing(o.general, *local)
 
 
-def _run_bench(p: Pipeline) -> dict:
-    from .bench.runner import BenchOptions, bench
+def _run_bench(p: Pipeline, o: BenchOptions) -> dict:
+    from .bench.runner import bench
 
-    sec = p.section("bench")
-    for k in ("include", "models"):
-        sec.pop(k, None)
-    if sec.get("general"):
-        sec["general"] = str(p.resolve_path(sec["general"]))
-    sec.setdefault("baseline", "base")
-    opts = options_from(BenchOptions, sec, f"{p.config_path}: bench")
-    results = bench(str(p.wd.eval), bench_models(p), str(p.wd.report), opts)
+    o = replace(o, baseline=o.baseline or "base")
+    results = bench(str(p.wd.eval), bench_models(p), str(p.wd.report), o)
     return {"report_html": str(p.wd.report / "report.html"),
             "recommendation": (results or {}).get("recommendation")}
 
 
-def build(p: Pipeline) -> list[Stage]:
-    wd = p.wd
-    return [
-        Stage("prep", _run_prep, lambda p: [wd.corpus], external_inputs=_prep_inputs),
-        Stage("queries", _run_queries, lambda p: [wd.pairs], enabled=lambda p: bool(p.section("queries"))),
-        Stage("split", _run_split, lambda p: [wd.train, wd.eval], external_inputs=_split_inputs),
-        Stage("mine", _run_mine, lambda p: [wd.train_hn], external_inputs=_model_inputs,
-              enabled=lambda p: bool(p.section("mine"))),
-        Stage("train", _run_train, lambda p: [wd.finetuned], external_inputs=_model_inputs,
-              enabled=lambda p: bool(p.section("train"))),
-        Stage("merge", _run_merge, _merge_outputs, enabled=lambda p: bool(p.section("merge"))),
-        Stage("adapter", _run_adapter, lambda p: [wd.adapters / n for n in _adapter_specs(p)],
-              enabled=lambda p: bool(_adapter_specs(p))),
-        Stage("bench", _run_bench, lambda p: [wd.report / "results.json", wd.report / "report.html"],
-              external_inputs=_bench_inputs, enabled=lambda p: "bench" in p.cfg),
-    ]
+register(Stage("bench", BenchOptions, _run_bench,
+               lambda p, o: [p.wd.report / "results.json", p.wd.report / "report.html"],
+               reads=_bench_reads, enabled=lambda p: "bench" in p.cfg, help="eval + models -> report/"))
+
+
+SECTIONS = {s.name: s.options for s in REGISTRY}
+
+
+def run_pipeline(config_path, from_stage: str | None = None, force: bool = False,
+                 until: str | None = None) -> dict:
+    """`kit run CONFIG`: every registered stage in order (see :mod:`kit.pipeline`)."""
+    from .config import load_config
+
+    config_path = Path(config_path).resolve()
+    cfg = load_config(config_path)
+    return Pipeline(cfg, config_path, REGISTRY).run(from_stage=from_stage, force=force, until=until)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kit.adapter import AdapterOptions, load_adapter, mrr_at_k, train_adapter
-from kit.bench.providers import make_provider
+from kit.providers import make_provider
 
 
 
@@ -19,7 +19,7 @@ def law_split(tmp_path_factory, zh_e5_path):
     import yaml
 
     from conftest import demo_config
-    from kit.pipeline import run_pipeline
+    from kit.stages import run_pipeline
 
     d = tmp_path_factory.mktemp("law_adapter")
     cfg = demo_config(d, zh_e5_path)
@@ -34,7 +34,7 @@ def test_adapter_beats_its_frozen_provider_on_heldout_documents(law_split, zh_e5
     """Trained on offline questions from four statutes (default options: random held-out queries for early
     stopping), the adapter must retrieve better than the frozen zh-e5-small on the two statutes it never saw,
     and adapter:DIR must apply the saved map."""
-    from kit.bench.runner import load_eval
+    from kit.formats import load_eval
 
     d = law_split
     prov = make_provider(f"local:{zh_e5_path}", progress=False)
@@ -73,12 +73,12 @@ def test_heldout_slice_never_swallows_a_big_document():
     training rows); when no document fits, random queries are held out."""
     import random
 
-    from kit.adapter import _heldout_split
+    from kit.adapter import heldout_split
 
     rows = [{"doc": "big"}] * 900 + [{"doc": "a"}] * 60 + [{"doc": "b"}] * 40
-    held, train = _heldout_split(rows, 0.1, random.Random(0), by_doc=True)
+    held, train = heldout_split(rows, 0.1, random.Random(0), by_doc=True)
     assert {rows[i]["doc"] for i in held} <= {"a", "b"} and 40 <= len(held) <= 150
     assert len(held) + len(train) == 1000 and not set(held) & set(train)
     rows = [{"doc": "x"}] * 500 + [{"doc": "y"}] * 500
-    held, train = _heldout_split(rows, 0.1, random.Random(0), by_doc=True)
+    held, train = heldout_split(rows, 0.1, random.Random(0), by_doc=True)
     assert len(held) == 100 and {rows[i]["doc"] for i in held} == {"x", "y"}

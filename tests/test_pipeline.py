@@ -98,23 +98,12 @@ def test_demo_config_end_to_end_killed_and_resumed(zh_e5_path, tmp_path):
 @pytest.mark.parametrize("name", ["demo", "bge-large-zh-v1.5", "bge-m3", "cpu-small"])
 def test_shipped_configs_map_onto_stage_options(name, monkeypatch):
     """Every section of every shipped config is accepted by its stage's options dataclass."""
-    from kit.adapter import AdapterOptions
-    from kit.bench.runner import BenchOptions
     from kit.config import load_config
-    from kit.merge import MergeOptions
-    from kit.mine import MineOptions
-    from kit.pipeline import options_from
-    from kit.prep import PrepOptions
-    from kit.queries import QueryOptions
-    from kit.split import SplitOptions
-    from kit.train import TrainOptions
+    from kit.options import from_section
+    from kit.stages import SECTIONS
 
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
     assert cfg.get("model")
-    classes = {"prep": PrepOptions, "queries": QueryOptions, "split": SplitOptions, "mine": MineOptions,
-               "train": TrainOptions, "merge": MergeOptions, "adapter": AdapterOptions, "bench": BenchOptions}
-    drop = {"prep": ["inputs"], "adapter": ["providers"], "bench": ["models", "include"]}
-    for section, cls in classes.items():
+    for section, cls in SECTIONS.items():
         if section in cfg:
-            sec = {k: v for k, v in cfg[section].items() if k not in drop.get(section, [])}
-            options_from(cls, sec, f"{name}: {section}")
+            from_section(cls, cfg[section], f"{name}: {section}")

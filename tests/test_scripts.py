@@ -72,13 +72,14 @@ def test_recipe_reads_the_cluster_from_the_environment_and_passes_only_accepted_
     # computes from warmup_ratio and the data size, aside).
     from kit.config import load_config
     from kit.registry import resolve
+    from kit.options import from_section
     from kit.train import TrainOptions, build_command
 
     # `make test` exports KIT_MODEL (the starter model); the recipes are for the configs' default hub models.
     monkeypatch.delenv("KIT_MODEL", raising=False)
     cfg = load_config(REPO / config)
-    opts = TrainOptions.from_dict({**cfg["train"], "data": "work/data/train_hn.jsonl", "output_dir": "work/ft",
-                                   "nproc": 8, "nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.7"})
+    opts = from_section(TrainOptions, {**cfg["train"], "data": "work/data/train_hn.jsonl", "output_dir": "work/ft",
+                                       "nproc": 8, "nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.7"}, "train")
     kit_cmd = build_command(resolve(cfg["model"]), opts, cuda=True, data_rows=100_000)
     want, unknown = parser.parse_known_args(kit_cmd[kit_cmd.index("-m") + 2:])
     assert unknown == []

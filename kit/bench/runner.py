@@ -18,90 +18,49 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import KitError, ReadReport, iter_jsonl, read_json, write_json
+from ..formats import EvalSet, load_eval
+from ..io import KitError, read_json, write_json
+from ..options import option
+from ..search import top_k
 from .metrics import evaluate, rejection_threshold, run_from_ranking
+
+INCLUDE = ("base", "finetuned", "merged", "adapters", "bm25")
 
 
 @dataclass
 class BenchOptions:
-    k: list[int] = field(default_factory=lambda: [1, 3, 5, 10])
-    general: str | None = None              # a second eval folder for the general-ability check (e.g. cmrc2018)
-    general_max_queries: int | None = 500   # sample of the general set's queries (seeded); None = all
-    max_queries: int | None = None          # sample of the domain eval queries; None = all
-    baseline: str | None = None             # the model fine-tuning is measured against (default: first)
-    base_url: str | None = None             # OpenAI-compatible server for openai:/dashscope: specs
-    dimensions: int | None = None
-    precision: str = "auto"
-    batch_size: int | None = None
-    concurrency: int = 4
-    latency_samples: int = 8                # single-query calls timed per dense model
-    hard_negatives: int = 10                # top-ranked wrong passages per query in the similarity plots
-    seed: int = 0
-    title: str = "Embedding model selection report"
-    progress: bool = True
+    """The ``bench:`` section; field names equal its keys."""
+
+    models: dict[str, str] = option(default_factory=dict, short="m", flag="model",
+                                    help="Candidates {name: spec}; spec is openai:MODEL, dashscope:MODEL, "
+                                         "local:PATH_OR_ID, bm25 or adapter:DIR (`kit run` adds its own models).")
+    include: list[str] = option(default_factory=lambda: list(INCLUDE), choices=INCLUDE, cli=False,
+                                help="Which of the pipeline's own models `kit run` benchmarks.")
+    k: list[int] = option(default_factory=lambda: [1, 3, 5, 10], help="Cut-offs of the metrics.")
+    general: str | None = option(None, path=True, help="A second eval folder for the general-ability check "
+                                 "(e.g. cmrc2018 in BEIR form).")
+    general_max_queries: int | None = option(500, help="Seeded sample of the general set's queries (null = all).")
+    max_queries: int | None = option(None, help="Seeded sample of the domain eval queries (null = all).")
+    baseline: str | None = option(None, help="The model fine-tuning is measured against (default: the first; "
+                                  "`kit run`: base).")
+    base_url: str | None = option(None, help="OpenAI-compatible server for openai:/dashscope: models.")
+    dimensions: int | None = option(None, help="Output dimensions for API models that support it.")
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"), help="Local models' precision.")
+    batch_size: int | None = option(None, help="Texts per request / batch (default: the provider's).")
+    concurrency: int = option(4, help="API requests in flight.")
+    latency_samples: int = option(8, help="Single-query calls timed per dense model.")
+    hard_negatives: int = option(10, help="Top-ranked wrong passages per query in the similarity plots.")
+    seed: int = option(0, help="Seed of the query samples.")
+    title: str = option("Embedding model selection report", help="Report title.")
+    progress: bool = option(True, yaml=False, help="Show progress bars.")
 
 
 @dataclass
-class EvalSet:
-    name: str
-    path: str
-    doc_ids: list[str]
-    doc_texts: list[str]
-    query_ids: list[str]
-    query_texts: list[str]
-    qrels: dict[str, dict[str, int]]
+class BenchFiles:
+    """What `kit bench` reads and writes (`kit run` takes them from the workdir)."""
 
-
-def load_eval(path, max_queries: int | None = None, seed: int = 0) -> EvalSet:
-    """Read a custom-eval or BEIR folder; bad lines are reported with file:line and skipped."""
-    path = Path(path)
-    report = ReadReport()
-    if not (path / "corpus.jsonl").exists():
-        raise KitError(f"{path}: no corpus.jsonl (expected FlagEmbedding's custom-eval or BEIR layout)")
-    doc_ids, doc_texts = [], []
-    for _, o in iter_jsonl(path / "corpus.jsonl", report,
-                           lambda o: None if (("id" in o or "_id" in o) and isinstance(o.get("text"), str))
-                           else "needs 'id' (or '_id') and 'text'"):
-        doc_ids.append(str(o.get("id", o.get("_id"))))
-        title = (o.get("title") or "").strip()
-        doc_texts.append(f"{title} {o['text']}".strip() if title else o["text"])
-    queries: dict[str, str] = {}
-    qfile = path / "test_queries.jsonl" if (path / "test_queries.jsonl").exists() else path / "queries.jsonl"
-    for _, o in iter_jsonl(qfile, report, lambda o: None if (("id" in o or "_id" in o) and isinstance(o.get("text"), str))
-                           else "needs 'id' (or '_id') and 'text'"):
-        queries[str(o.get("id", o.get("_id")))] = o["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    if (path / "test_qrels.jsonl").exists():
-        for _, o in iter_jsonl(path / "test_qrels.jsonl", report,
-                               lambda o: None if {"qid", "docid"} <= set(o) else "needs 'qid' and 'docid'"):
-            qrels.setdefault(str(o["qid"]), {})[str(o["docid"])] = int(o.get("relevance", 1))
-    else:
-        tsv = path / "qrels.tsv" if (path / "qrels.tsv").exists() else path / "qrels" / "test.tsv"
-        if not tsv.exists():
-            raise KitError(f"{path}: no test_qrels.jsonl, qrels.tsv or qrels/test.tsv")
-        with open(tsv, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                parts = line.rstrip("\n").split("\t")
-                if n == 1 and not parts[-1].strip().lstrip("-").isdigit():
-                    continue  # header
-                if not line.strip():
-                    continue
-                if len(parts) < 3 or not parts[2].strip().lstrip("-").isdigit():
-                    report.add(tsv, n, "expected query-id<TAB>corpus-id<TAB>integer score")
-                    continue
-                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    known = set(doc_ids)
-    qrels = {q: {d: r for d, r in rel.items() if d in known and r > 0} for q, rel in qrels.items() if q in queries}
-    qrels = {q: rel for q, rel in qrels.items() if rel}
-    qids = sorted(qrels)
-    if max_queries and len(qids) > max_queries:
-        qids = sorted(random.Random(seed).sample(qids, max_queries))
-    if report:
-        print(f"[kit bench] {len(report.errors)} bad line(s) skipped:\n{report.summary()}", file=sys.stderr)
-    if not qids:
-        raise KitError(f"{path}: no query with a relevant passage in the corpus")
-    return EvalSet(name=path.name, path=str(path), doc_ids=doc_ids, doc_texts=doc_texts, query_ids=qids,
-                   query_texts=[queries[q] for q in qids], qrels={q: qrels[q] for q in qids})
+    eval: str = option(yaml=False, required=True, help="Eval folder (FlagEmbedding custom-eval or BEIR layout).")
+    output: str = option(yaml=False, required=True, short="o", help="Report folder.")
 
 
 def _perf_memo_path() -> Path:
@@ -114,8 +73,7 @@ def _measure_latency(provider, queries: list[str], samples: int) -> dict:
     remembered per model so a re-run (whose embeddings are all cached) does not load the model again."""
     memo_path = _perf_memo_path()
     memo = read_json(memo_path) if memo_path.exists() else {}
-    key = getattr(provider, "namespace", None) or getattr(getattr(provider, "encoder", None), "namespace", None) \
-        or provider.spec
+    key = provider.cache_key
     if key in memo:
         return {**memo[key], "remembered": True}
     texts = [queries[i % len(queries)] for i in range(samples + 1)]
@@ -141,10 +99,7 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
     if provider.kind == "dense":
         d = provider.encode_corpus(es.doc_texts)
         q = provider.encode_queries(es.query_texts)
-        import faiss
-        index = faiss.IndexFlatIP(d.shape[1])
-        index.add(np.ascontiguousarray(d, dtype=np.float32))
-        scores, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), depth)
+        scores, idx = top_k(q, d, depth)
         pos_index = {did: i for i, did in enumerate(es.doc_ids)}
         pos_scores = [float(q[qi] @ d[pos_index[did]]) for qi, qid in enumerate(es.query_ids) for did in es.qrels[qid]]
     else:
@@ -207,56 +162,71 @@ def _hist_summary(v: list[float]) -> dict:
             "p50": round(float(np.percentile(a, 50)), 4), "p90": round(float(np.percentile(a, 90)), 4)}
 
 
+def _costs(provider, entry: dict, sets: dict) -> dict:
+    """Price, tokens and cost of this run, and what embedding these sets from scratch costs (even when this
+    run was served from the cache), counted with the provider's own token counter."""
+    from ..providers import price_per_million_tokens
+
+    price = price_per_million_tokens(provider.model_name or entry["spec"])
+    tokens = sum(entry[s]["tokens"] for s in sets)
+    count = getattr(provider, "count_tokens", None)
+    full_tokens = None
+    if price and count:
+        unique = {t for es in sets.values() for t in es.doc_texts + es.query_texts}
+        full_tokens = sum(count(t) for t in unique)
+    return {
+        "dimensions": provider.dim, "max_input_tokens": provider.max_input_tokens,
+        "index_bytes_per_1m_chunks": int(provider.dim * 4 * 1_000_000) if provider.dim else None,
+        "price_per_1m_tokens_usd": price,
+        "tokens_this_run": tokens,
+        "cost_this_run_usd": round(tokens * price / 1e6, 6) if price is not None else None,
+        "tokens_full_embed_estimate": full_tokens,
+        "cost_full_embed_usd_estimate": round(full_tokens * price / 1e6, 6) if full_tokens else
+        (0.0 if price == 0 else None),
+        "throughput_texts_per_s": _throughput(provider, entry, sets),
+    }
+
+
+def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions) -> dict:
+    """One candidate on every set: metrics, similarity distributions, latency, cost."""
+    from ..providers import make_provider
+
+    print(f"[kit bench] {name} ({spec})", file=sys.stderr)
+    kw = {"progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
+    provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,
+                             concurrency=opts.concurrency, precision=opts.precision, **kw)
+    entry: dict = {"spec": spec, "kind": provider.kind}
+    for set_name, es in sets.items():
+        entry[set_name] = _run_one(name, provider, es, opts)
+    if provider.kind == "dense" and opts.latency_samples:
+        entry["latency"] = _measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
+    entry.update(_costs(provider, entry, sets))
+    return entry
+
+
 def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | None = None) -> dict:
     """Benchmark ``models`` ({name: provider spec}) on ``eval_dir`` (and ``options.general``); write
     results.json, report.md and report.html to ``out_dir``; return the results."""
-    from .providers import make_provider, price_per_million_tokens
     from .report import recommend, write_report
 
     opts = options or BenchOptions()
     if not models:
-        raise KitError("no model to benchmark: pass --model NAME=SPEC (e.g. base=local:BAAI/bge-large-zh-v1.5)")
+        raise KitError("no model to benchmark: pass --models NAME=SPEC (e.g. base=local:BAAI/bge-large-zh-v1.5)")
     sets = {"domain": load_eval(eval_dir, opts.max_queries, opts.seed)}
     if opts.general:
         sets["general"] = load_eval(opts.general, opts.general_max_queries, opts.seed)
+    for es in sets.values():
+        if es.problems:
+            print(f"[kit bench] {es.path}: {len(es.problems)} bad line(s) or unknown passages skipped:\n" + "\n".join(es.problems[:20]),
+                  file=sys.stderr)
     results: dict = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "title": opts.title,
-                     "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
-                     "sets": {k: {"path": s.path, "queries": len(s.query_ids), "corpus": len(s.doc_ids)}
-                              for k, s in sets.items()},
+                     "options": {k: v for k, v in asdict(opts).items() if k not in ("progress", "models")},
+                     "sets": {k: {"path": s.path, "queries": len(s.query_ids), "corpus": len(s.doc_ids),
+                                  "questions_not_evaluated": s.dropped} for k, s in sets.items()},
                      "models": {}}
     t_all = time.perf_counter()
     for name, spec in models.items():
-        print(f"[kit bench] {name} ({spec})", file=sys.stderr)
-        kw = {"max_length": None, "progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
-        provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions,
-                                 batch_size=opts.batch_size, concurrency=opts.concurrency,
-                                 precision=opts.precision, **{k: v for k, v in kw.items() if v is not None})
-        entry: dict = {"spec": spec, "kind": provider.kind}
-        for set_name, es in sets.items():
-            entry[set_name] = _run_one(name, provider, es, opts)
-        if provider.kind == "dense" and opts.latency_samples:
-            entry["latency"] = _measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
-        price = price_per_million_tokens(provider.model_name or spec)
-        tokens = sum(entry[s]["tokens"] for s in sets)
-        # What embedding these corpora and queries costs from scratch, even when this run was served from the
-        # cache (tokens_this_run = 0): counted with the provider's own token counter (tiktoken or an upper bound).
-        count = getattr(provider, "_count", None) or getattr(getattr(provider, "base", None), "_count", None)
-        full_tokens = None
-        if price and count:
-            unique = {t for es in sets.values() for t in es.doc_texts + es.query_texts}
-            full_tokens = sum(count(t) for t in unique)
-        entry.update({
-            "dimensions": provider.dim, "max_input_tokens": provider.max_input_tokens,
-            "index_bytes_per_1m_chunks": int(provider.dim * 4 * 1_000_000) if provider.dim else None,
-            "price_per_1m_tokens_usd": price,
-            "tokens_this_run": tokens,
-            "cost_this_run_usd": round(tokens * price / 1e6, 6) if price is not None else None,
-            "tokens_full_embed_estimate": full_tokens,
-            "cost_full_embed_usd_estimate": round(full_tokens * price / 1e6, 6) if full_tokens else
-            (0.0 if price == 0 else None),
-            "throughput_texts_per_s": _throughput(provider, entry, sets),
-        })
-        results["models"][name] = entry
+        results["models"][name] = bench_model(name, spec, sets, opts)
     results["seconds"] = round(time.perf_counter() - t_all, 2)
     results["baseline"] = opts.baseline if opts.baseline in models else next(iter(models))
     results["recommendation"] = recommend(results)
@@ -270,22 +240,10 @@ def _throughput(provider, entry: dict, sets: dict) -> float | None:
     """Texts/s of a cold encode; remembered per model because a cached re-run encodes nothing."""
     memo_path = _perf_memo_path()
     memo = read_json(memo_path) if memo_path.exists() else {}
-    key = "throughput:" + (getattr(getattr(provider, "encoder", None), "namespace", None) or provider.spec)
+    key = "throughput:" + provider.cache_key
     encoded = sum(entry[s]["encoded"] for s in sets)
     secs = sum(entry[s]["encode_seconds"] for s in sets)
     if encoded >= 20 and secs > 0:
         memo[key] = round(encoded / secs, 2)
         write_json(memo_path, memo)
     return memo.get(key)
-
-
-def parse_models(values: list[str]) -> dict[str, str]:
-    models = {}
-    for v in values:
-        name, sep, spec = v.partition("=")
-        if not sep:
-            name, spec = v.split(":")[-1].rstrip("/").split("/")[-1] or v, v
-        if not spec:
-            raise KitError(f"--model {v!r}: expected NAME=SPEC, e.g. base=local:BAAI/bge-large-zh-v1.5")
-        models[name.strip()] = spec.strip()
-    return models

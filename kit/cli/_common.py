@@ -1,42 +1,62 @@
-"""The click group and what every subcommand shares: error reporting and logging setup."""
+"""The click group and what every subcommand shares: flags generated from the stage's dataclasses, `--config`,
+error reporting and logging setup."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
 from ..io import KitError
+from ..options import click_options, cli_values, from_section, option, validated
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=110)
 
+EXIT_CODES = """\b
+Exit status:
+  0    done
+  1    done in part: some inputs failed (each named on its own line) or nothing could be produced
+  2    bad usage, config or input (one line says what and where)
+  130  interrupted (Ctrl-C / SIGTERM); what was paid for is cached, re-run to resume"""
 
-@click.group(context_settings=CONTEXT)
+
+@click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
 @click.version_option(package_name="kit")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
-    """kit: fine-tune Chinese embedding models on your own PDFs.
+    """kit: fine-tune Chinese embedding models on your own documents, and choose a model from numbers.
 
     \b
     Pipeline (each step is a subcommand; `kit run` does them all from one YAML):
       prep -> gen-queries -> split -> mine -> train -> merge -> (adapter) -> bench
 
+    Results go to stdout; progress bars and logs go to stderr.
+
     \b
     Example:
       kit run configs/demo.yaml
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    # Third-party libraries are chatty at INFO; the kit's own progress is what users need.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "urllib3", "jieba", "pdfminer", "filelock", "datasets"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from ..logs import setup_logging
+
+    setup_logging(verbose)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@dataclass
+class FromConfig:
+    """`--config`, shared by the stage subcommands."""
+
+    config: str | None = option(None, yaml=False, help="Pipeline YAML: this stage's section (and the top-level "
+                                "`model:`) are read from it, paths relative to the file; flags override them.")
+
+
 def handle_errors(fn):
-    """Print a KitError as one clear line (no traceback) and exit with status 2."""
+    """Print a KitError as one clear line (no traceback) and exit with status 2; Ctrl-C exits with 130."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -44,4 +64,62 @@ def handle_errors(fn):
         except KitError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished work is kept (caches, checkpoints); run the same command to resume",
+                       err=True)
+            sys.exit(130)
     return wrapper
+
+
+def _config_section(path: str, section: str, cls):
+    """(options from the YAML section or None, the config's top-level model or None)."""
+    from ..config import load_config
+
+    cfg = load_config(path)
+    base_dir = Path(path).resolve().parent
+
+    def resolve(p):
+        p = Path(str(p)).expanduser()
+        return p if p.is_absolute() else (base_dir / p).resolve()
+
+    opts = from_section(cls, cfg.get(section), f"{path}: {section}", resolve_path=resolve) \
+        if section in cfg else None
+    return opts, cfg.get("model")
+
+
+def build_sources(sources: tuple, kwargs: dict, section: str | None, section_cls) -> list:
+    """One instance per dataclass: defaults < the `--config` section < the flags the user typed."""
+    config = kwargs.pop("config", None) if section else None
+    base, top_model = (_config_section(config, section, section_cls) if config else (None, None))
+    out = []
+    for cls in sources:
+        values = cli_values(cls, kwargs)
+        if cls is section_cls and base is not None:
+            obj = dataclasses.replace(base, **values)
+        else:
+            obj = cls(**values)
+        if top_model and hasattr(obj, "model") and getattr(obj, "model") is None:
+            obj.model = top_model
+        out.append(validated(obj, section or cls.__name__))
+    return out
+
+
+def stage_command(name: str, *sources: type, section: str | None = None, section_cls: type | None = None):
+    """A subcommand of ``kit`` whose flags are generated from the dataclasses ``sources`` (the files it reads
+    and writes, the stage's options, run flags): a flag exists only for a field. With ``section``, `--config`
+    reads that YAML section into ``section_cls`` first. The function gets one instance per source."""
+    section_cls = section_cls or (sources[-1] if section else None)
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def callback(**kwargs):
+            return fn(*build_sources(sources, kwargs, section, section_cls))
+
+        cmd = handle_errors(callback)
+        all_sources = sources + ((FromConfig,) if section else ())
+        for cls in reversed(all_sources):
+            cmd = click_options(cls)(cmd)
+        command = main.command(name, context_settings=CONTEXT, epilog=EXIT_CODES)(cmd)
+        command.kit_sources = all_sources
+        return command
+    return deco

@@ -1,23 +1,36 @@
 """`kit run`: the whole pipeline from one YAML config."""
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+
 import click
 
-from ..pipeline import STAGES
-from ._common import handle_errors, main
+from ..options import option
+from ..stages import REGISTRY
+from ._common import stage_command
+
+STAGE_NAMES = tuple(s.name for s in REGISTRY)
 
 
-@main.command("run")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--from", "from_stage", type=click.Choice(STAGES), help="Re-run from this stage on, even if up to date.")
-@click.option("--until", type=click.Choice(STAGES), help="Stop after this stage.")
-@click.option("--force", is_flag=True, help="Re-run every stage (caches still spare paid calls).")
-@handle_errors
-def run_cmd(config: str, from_stage: str | None, until: str | None, force: bool) -> None:
+@dataclass
+class RunOptions:
+    """`kit run`'s flags."""
+
+    config: str = option(argument=True, yaml=False, help="Pipeline YAML.")
+    from_stage: str | None = option(None, yaml=False, flag="from", choices=STAGE_NAMES,
+                                    help="Re-run from this stage on, even if up to date.")
+    until: str | None = option(None, yaml=False, choices=STAGE_NAMES, help="Stop after this stage.")
+    force: bool = option(False, yaml=False, help="Re-run every stage (caches still spare paid calls).")
+
+
+@stage_command("run", RunOptions)
+def run_cmd(o: RunOptions) -> None:
     """Run prep -> gen-queries -> split -> mine -> train -> merge -> (adapter) -> bench from CONFIG.
 
     A stage whose outputs exist with the same inputs and settings is skipped, so re-running after a
-    crash or a kill continues where it stopped; changing a setting re-runs that stage and all after it.
+    crash or a kill continues where it stopped; changing a setting or an input re-runs that stage and all
+    after it. One run at a time per workdir.
 
     \b
     Examples:
@@ -25,9 +38,14 @@ def run_cmd(config: str, from_stage: str | None, until: str | None, force: bool)
       kit run configs/bge-large-zh-v1.5.yaml --from train
       kit run configs/demo.yaml --until split
     """
-    from ..pipeline import run_pipeline
+    from ..pipeline import PartialFailure
+    from ..stages import run_pipeline
 
-    summaries = run_pipeline(config, from_stage=from_stage, force=force, until=until)
+    try:
+        summaries = run_pipeline(o.config, from_stage=o.from_stage, force=o.force, until=o.until)
+    except PartialFailure as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
     report = (summaries.get("bench") or {}).get("report_html")
     click.echo(f"pipeline finished in {summaries.get('_seconds', 0):.0f}s")
     if report:

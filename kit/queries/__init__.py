@@ -3,6 +3,6 @@
 generate.py is the stage (corpus.jsonl -> pairs.jsonl); parse.py reads and filters LLM answers;
 cache.py keeps every successful LLM answer on disk.
 """
-from .generate import GENERATORS, QueryOptions, QueryResult, gen_queries
+from .generate import GENERATORS, QueryFiles, QueryOptions, QueryResult, gen_queries
 
-__all__ = ["GENERATORS", "QueryOptions", "QueryResult", "gen_queries"]
+__all__ = ["GENERATORS", "QueryFiles", "QueryOptions", "QueryResult", "gen_queries"]

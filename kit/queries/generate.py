@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from tqdm import tqdm
 
 from ..io import KitError, ReadReport, iter_jsonl, write_jsonl
-from .llm import PRICES_DATE, LLMQuestionGenerator, estimate_cost, resolve_settings
+from ..options import option
+from ..catalog import chat_prices_date
+from .llm import LLMQuestionGenerator, estimate_cost, resolve_settings
 from .offline import OFFLINE
 from .parse import filter_questions, normalise
 
@@ -22,24 +24,35 @@ log = logging.getLogger("kit.queries")
 GENERATORS = ("llm", *OFFLINE)
 
 
+def _keep(v) -> str | None:
+    return None if 0.0 <= v <= 1.0 else "must lie in [0, 1]"
+
+
 @dataclass
 class QueryOptions:
-    generator: str | list[str] = "llm"   # one name, a list, or "ict,keywords"
-    per_chunk: int = 3
-    preset: str | None = None            # openai | dashscope | deepseek
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None       # name of the variable holding the key, never the key
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 5
-    seed: int = 0
-    ict_keep: float = 0.5                # share of ict pairs whose positive keeps the query sentence
-    cache_path: str | None = None
-    temperature: float = 0.7
-    junk_retries: int = 2
-    backoff: float = 1.0
-    progress: bool = True
+    """The ``queries:`` section; field names equal its keys."""
+
+    generator: str | list[str] = option("llm", short="g", help="llm, ict, keywords or headings; a list (or "
+                                        "comma-separated) combines them.")
+    per_chunk: int = option(3, short="n", help="Questions per chunk (per generator).")
+    preset: str | None = option(None, choices=("openai", "dashscope", "deepseek"),
+                                help="Known LLM endpoint (base URL, key variable, default model).")
+    base_url: str | None = option(None, help="Any OpenAI-compatible endpoint (vLLM, Ollama, a proxy...).")
+    model: str | None = option(None, help="Chat model (default: the preset's, e.g. qwen-plus for dashscope).")
+    api_key_env: str | None = option(None, help="Name of the environment variable holding the API key (default: "
+                                     "the preset's, or OPENAI_API_KEY). The key itself is never accepted.")
+    concurrency: int = option(8, help="LLM requests in flight.")
+    timeout: float = option(60.0, help="Seconds per LLM request.")
+    max_retries: int = option(5, help="Retries per request on 429/5xx/timeouts.")
+    seed: int = option(0, help="Seed of the offline generators.")
+    ict_keep: float = option(0.5, check=_keep, help="ict: share of pairs whose positive keeps the query sentence.")
+    cache_path: str | None = option(None, path=True, help="SQLite cache of LLM answers (default "
+                                    "$KIT_CACHE_DIR/llm.sqlite).")
+    temperature: float = option(0.7, help="LLM sampling temperature.")
+    junk_retries: int = option(2, help="Extra calls when an answer holds no readable question.")
+    backoff: float = option(1.0, help="First wait (s) of the exponential backoff when the server gives no "
+                            "Retry-After.")
+    progress: bool = option(True, yaml=False, help="Show progress bars.")
 
     def generators(self) -> list[str]:
         names = self.generator if isinstance(self.generator, (list, tuple)) else [self.generator]
@@ -84,7 +97,7 @@ class QueryResult:
             lines.append(f"  tokens this run: prompt {m['prompt_tokens']}, completion {m['completion_tokens']}"
                          f" (cached answers had used {m['cached_prompt_tokens']} + {m['cached_completion_tokens']})")
             cost = m["cost"]
-            lines.append(f"  estimated cost: {cost:.4f} {m['currency']} (list prices of {PRICES_DATE})"
+            lines.append(f"  estimated cost: {cost:.4f} {m['currency']} (list prices of {chat_prices_date()})"
                          if cost is not None else f"  estimated cost: unknown (no price for {m['model']})")
         if self.failures:
             lines.append(f"{len(self.failures)} chunks failed:")
@@ -183,5 +196,13 @@ def _run_llm(chunks, opts: QueryOptions, drops: Counter, result: QueryResult, ad
         "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
         "cached_prompt_tokens": s.cached_prompt_tokens, "cached_completion_tokens": s.cached_completion_tokens,
         "cost": None if cost is None else round(cost[0], 6), "currency": None if cost is None else cost[1],
-        "prices_date": PRICES_DATE,
+        "prices_date": chat_prices_date(),
     }
+
+
+@dataclass
+class QueryFiles:
+    """The files `kit gen-queries` reads and writes (`kit run` takes them from the workdir)."""
+
+    corpus: str = option(argument=True, yaml=False, help="prep's corpus.jsonl.")
+    output: str = option(yaml=False, required=True, short="o", help="pairs.jsonl to write.")

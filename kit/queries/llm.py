@@ -20,6 +20,7 @@ import openai
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tqdm import tqdm
 
+from ..catalog import chat_cost
 from ..io import KitError, text_hash
 from .cache import CachedAnswer, LLMCache, answer_key
 from .parse import JunkAnswer, parse_questions
@@ -42,21 +43,6 @@ PRESETS = {
     "openai": Preset("https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4o-mini", True),
     "dashscope": Preset("https://dashscope.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY", "qwen-plus", True),
     "deepseek": Preset("https://api.deepseek.com", "DEEPSEEK_API_KEY", "deepseek-chat", True),
-}
-
-# List prices per 1M tokens (input, output, currency), as published by each vendor on this date.
-# Only an estimate: discounts, cached-input rates and tiered pricing are ignored.
-PRICES_DATE = "2025-06-01"
-PRICES = {
-    "gpt-4o-mini": (0.15, 0.60, "USD"),
-    "gpt-4o": (2.50, 10.00, "USD"),
-    "gpt-4.1-mini": (0.40, 1.60, "USD"),
-    "gpt-4.1-nano": (0.10, 0.40, "USD"),
-    "gpt-4.1": (2.00, 8.00, "USD"),
-    "qwen-turbo": (0.30, 0.60, "CNY"),
-    "qwen-plus": (0.80, 2.00, "CNY"),
-    "qwen-max": (2.40, 9.60, "CNY"),
-    "deepseek-chat": (2.00, 8.00, "CNY"),
 }
 
 SYSTEM_PROMPT = "你是一名帮助企业构建中文检索训练数据的助手，擅长站在真实用户的角度提问。"
@@ -118,15 +104,8 @@ def resolve_settings(preset: str | None, base_url: str | None, model: str | None
 
 
 def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, str] | None:
-    """(cost, currency) from PRICES, or None when the model is not in the table."""
-    price = PRICES.get(model)
-    if price is None:  # dated snapshots such as gpt-4o-mini-2024-07-18 cost what their family costs
-        family = [m for m in PRICES if model.startswith(m + "-")]
-        price = PRICES[max(family, key=len)] if family else None
-    if price is None:
-        return None
-    pin, pout, cur = price
-    return (prompt_tokens * pin + completion_tokens * pout) / 1e6, cur
+    """(cost, currency) from the model catalogue (kit/data/catalog.yaml), or None when the model is not in it."""
+    return chat_cost(model, prompt_tokens, completion_tokens)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kit.bench.providers import make_provider, price_per_million_tokens
+from kit.providers import make_provider, price_per_million_tokens
 from kit.embed import EmbeddingCache
 from kit.io import KitError
 

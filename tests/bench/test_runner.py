@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from kit.bench.runner import BenchOptions, bench, load_eval
+from kit.bench.runner import BenchOptions, bench
+from kit.formats import load_eval
 from conftest import CMRC
 
 

@@ -1,0 +1,67 @@
+"""The ``mine:`` section."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..options import option
+from ..search import EXACT_MAX
+
+
+def _range(v: str) -> str | None:
+    try:
+        a, b = (int(x) for x in str(v).split("-"))
+    except ValueError:
+        return "expected FIRST-LAST ranks, e.g. 2-200"
+    return None if 1 <= a <= b else "ranks are 1-based and FIRST <= LAST"
+
+
+def _positive(v) -> str | None:
+    return None if v >= 1 else "must be >= 1"
+
+
+def _fraction(v) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must lie in [0, 1)"
+
+
+@dataclass
+class MineOptions:
+    """The ``mine:`` section; field names equal its keys."""
+
+    model: str | None = option(None, help="Embedding model that ranks the candidates (hub id or folder; "
+                               "`kit run` uses the top-level model).")
+    range: str = option("2-200", check=_range, help="1-based ranks FIRST-LAST of the search results to sample "
+                        "negatives from (FlagEmbedding's hn_mine semantics).")
+    negatives: int = option(15, check=_positive, help="Negatives per row.")
+    seed: int = option(42, help="Seed of the per-row sampling (same seed, same output).")
+    relative_margin: float | None = option(0.05, check=_fraction,
+                                           help="Drop candidates scoring above (1 - m) x the positive's score "
+                                                "(NV-Retriever TopK-PercPos); 0 or null turns it off.")
+    min_score: float | None = option(None, help="Drop candidates scoring below this.")
+    max_score: float | None = option(None, help="Drop candidates scoring above this.")
+    keep_existing: bool = option(False, help="Add to existing 'neg' lists instead of replacing them.")
+    batch_size: int = option(64, check=_positive, help="Texts per encoding batch.")
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"),
+                            help="Encoding precision; auto = fp16 on CUDA, bf16 on CPUs that have it, else fp32.")
+    max_length: int | None = option(None, help="Token limit of the texts (default: the model's).")
+    adjacent: int = option(1, help="Chunks of the same document within this many positions of a positive "
+                           "(corpus order) are never negatives; 0 turns it off.")
+    overlap_threshold: float = option(0.5, help="Character 5-gram containment above which a candidate counts as "
+                                      "the positive's text (never a negative).")
+    exact_max: int = option(EXACT_MAX, help="Unique chunks up to which the search is exact (IndexFlatIP); "
+                            "HNSW beyond.")
+    widen: bool = option(True, help="A row short of negatives searches past the window's last rank (doubling) "
+                         "until it has enough.")
+    cache_path: str | None = option(None, path=True, help="Embedding cache (default "
+                                    "$KIT_CACHE_DIR/embeddings.sqlite).")
+    progress: bool = option(True, yaml=False, help="Show progress bars.")
+    print_stats: bool = option(True, yaml=False, help="Print the statistics when done.")
+
+
+@dataclass
+class MineFiles:
+    """The files `kit mine` reads and writes (`kit run` takes them from the workdir)."""
+
+    train: str = option(argument=True, yaml=False, help="Training rows (split's train.jsonl).")
+    corpus: str = option(yaml=False, required=True, help="prep's corpus.jsonl (the candidates).")
+    output: str = option(yaml=False, required=True, short="o",
+                         help="Rows with hard negatives; statistics go beside it as <stem>.stats.json.")

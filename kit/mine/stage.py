@@ -1,0 +1,245 @@
+"""`kit mine`: hard negatives for FlagEmbedding training rows, from the corpus, with faiss.
+
+Window semantics follow FlagEmbedding's ``scripts/hn_mine.py``: every query is searched against the corpus
+(unique chunk texts), the results ranked ``a..b`` of ``range="a-b"`` (1-based, inclusive: "2-200" is top-2 ..
+top-200) are the window; positives and the query's own text are never negatives but still occupy their rank
+(the window is not shifted past them), and ``negatives`` are drawn from what survives the filters
+(:mod:`kit.mine.filters`) with a per-row seed (same seed, same output; a row's negatives do not depend on the
+other rows). Unlike hn_mine, a short row is never padded with random corpus text.
+
+Named steps, each testable alone: :func:`read_inputs` -> :func:`embed` -> :func:`rank` (candidates) ->
+:func:`mine_rows` (filters, sampling, widening) -> :func:`collect_stats`.
+
+Widening: a row left with fewer than ``negatives`` candidates has its window's upper end doubled (b -> 2b ..)
+until it has enough or the whole corpus was ranked; such rows are counted (``rows_widened``), rows still
+short are counted (``rows_short``) and keep what they have; a row with no negative at all is not written
+(FlagEmbedding cannot train on it) and is counted.
+
+Speed: every unique text is embedded once through :class:`kit.embed.LocalEncoder` (disk cache keyed by the
+weights' fingerprint, length-sorted batches, bf16 on CPUs that have it); search is :mod:`kit.search`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..formats import read_corpus, read_training_rows, write_training_rows
+from ..io import KitError, ReadReport, write_json
+from ..options import validated
+from ..search import build_index, search
+from .corpus import MiningCorpus
+from .filters import FILTERS, Counts, RowSampler, row_context
+from .options import MineOptions
+from .stats import format_stats, percentiles
+
+
+@dataclass
+class MineResult:
+    output_path: Path
+    stats_path: Path
+    stats: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return format_stats(self.stats)
+
+
+@dataclass
+class Inputs:
+    corpus: MiningCorpus
+    rows: list[tuple[int, dict]]
+    pos_ids: list[list[str]]
+    bad_rows: ReadReport
+    corpus_report: ReadReport
+    notes: ReadReport
+
+
+@dataclass
+class Vectors:
+    corpus: np.ndarray            # one per unique corpus text
+    extra: dict[str, np.ndarray]  # positives that are not corpus texts
+    queries: np.ndarray           # one per unique query
+    query_index: dict[str, int]
+    stats: dict
+    encoder: object
+
+
+def parse_range(r: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in str(r).split("-"))
+    except ValueError:
+        raise KitError(f"range {r!r}: expected FIRST-LAST ranks, e.g. 2-200") from None
+    if a < 1 or b < a:
+        raise KitError(f"range {r!r}: ranks are 1-based and FIRST <= LAST")
+    return a, b
+
+
+def read_inputs(train_path, corpus_path) -> Inputs:
+    corpus_report, bad_rows, notes = ReadReport(), ReadReport(), ReadReport()
+    corpus = MiningCorpus(read_corpus(corpus_path, corpus_report))
+    rows = read_training_rows(train_path, bad_rows)
+    if not rows:
+        raise KitError(f"{train_path}: no usable training row" + (f"\n{bad_rows.summary()}" if bad_rows else ""))
+    pos_ids = [corpus.positive_ids(r, lambda msg, n=n: notes.add(train_path, n, msg)) for n, r in rows]
+    return Inputs(corpus, rows, pos_ids, bad_rows, corpus_report, notes)
+
+
+def embed(inp: Inputs, opts: MineOptions) -> Vectors:
+    """Every unique text once (the cache spares what an earlier run embedded)."""
+    from ..embed import EmbeddingCache, LocalEncoder
+
+    cache = EmbeddingCache(opts.cache_path) if opts.cache_path else None
+    encoder = LocalEncoder(opts.model, precision=opts.precision, batch_size=opts.batch_size,
+                           max_length=opts.max_length, cache=cache, progress=opts.progress)
+    queries = list(dict.fromkeys(r["query"] for _, r in inp.rows))
+    extra = list(dict.fromkeys(t for _, r in inp.rows for t in r["pos"] if t not in inp.corpus.u_of_text))
+    p = encoder.encode_passages(inp.corpus.texts + extra, desc="embedding corpus")
+    p_stats = dict(encoder.last_stats)
+    q = encoder.encode_queries(queries, desc="embedding queries")
+    n = len(inp.corpus.texts)
+    return Vectors(corpus=p[:n], extra={t: p[n + i] for i, t in enumerate(extra)}, queries=q,
+                   query_index={t: i for i, t in enumerate(queries)},
+                   stats={"passages": p_stats, "queries": dict(encoder.last_stats)}, encoder=encoder)
+
+
+def rank(vec: Vectors, last: int, exact_max: int):
+    """The candidates: each unique query's top ``last`` unique corpus texts."""
+    k = min(last, len(vec.corpus))
+    index, kind = build_index(vec.corpus, exact_max)
+    scores, ids = search(index, vec.queries, k)
+    return index, kind, scores, ids
+
+
+@dataclass
+class RowTally:
+    pos_scores: list[float] = field(default_factory=list)
+    neg_scores: list[float] = field(default_factory=list)
+    pos_rank1: int = 0
+    widened: int = 0
+    short: int = 0
+    empty: int = 0
+
+
+def _widen(sampler: RowSampler, index, qv: np.ndarray, upper: int, first: int, n_corpus: int) -> None:
+    while not sampler.full and upper < n_corpus:
+        new_upper = min(upper * 2, n_corpus)
+        s2, i2 = search(index, qv[None, :], new_upper)
+        start = max(upper, first - 1)
+        sampler.take(i2[0, start:new_upper], s2[0, start:new_upper])
+        upper = new_upper
+
+
+def _output_row(row: dict, pos_ids: list[str], negs: list[tuple[int, float]], corpus: MiningCorpus,
+                keep_existing: bool) -> dict:
+    new_negs = [corpus.texts[u] for u, _ in negs]
+    new_ids = [corpus.ids_of_u[u][0] for u, _ in negs]
+    out = dict(row)
+    if keep_existing and row.get("neg"):
+        old = list(row["neg"])
+        old_ids = row.get("neg_ids") if isinstance(row.get("neg_ids"), list) and len(row["neg_ids"]) == len(old) \
+            else [(corpus.ids_for_text(t) or [None])[0] for t in old]
+        have = set(old)
+        pairs = [(t, i) for t, i in zip(new_negs, new_ids) if t not in have]
+        out["neg"], out["neg_ids"] = old + [t for t, _ in pairs], list(old_ids) + [i for _, i in pairs]
+    else:
+        out["neg"], out["neg_ids"] = new_negs, new_ids
+    if "pos_ids" not in out and pos_ids:
+        out["pos_ids"] = pos_ids
+    return out
+
+
+def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Counts, tally: RowTally,
+              train_path) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    first, last = parse_range(opts.range)
+    index, _, all_scores, all_ids = ranked
+    k, n_corpus = all_ids.shape[1], len(inp.corpus.texts)
+    pos_vec = (lambda t: vec.corpus[inp.corpus.u_of_text[t]] if t in inp.corpus.u_of_text else vec.extra[t])
+    out_rows = []
+    for ri, (n, r) in enumerate(tqdm(inp.rows, desc="mining", unit="row", disable=not opts.progress or None)):
+        qi = vec.query_index[r["query"]]
+        ctx = row_context(inp.corpus, r, inp.pos_ids[ri], vec.queries[qi], pos_vec, opts)
+        tally.pos_scores += ctx.pos_scores
+        tally.pos_rank1 += int(all_ids[qi, 0] in ctx.positives)
+        sampler = RowSampler(inp.corpus, ctx, opts, counts, r)
+        sampler.take(all_ids[qi, first - 1:k], all_scores[qi, first - 1:k])
+        if not sampler.full and opts.widen and k < n_corpus:
+            tally.widened += 1
+            _widen(sampler, index, vec.queries[qi], k, first, n_corpus)
+        tally.short += int(not sampler.full)
+        negs = sampler.negatives()
+        tally.neg_scores += [s for _, s in negs]
+        out = _output_row(r, inp.pos_ids[ri], negs, inp.corpus, opts.keep_existing)
+        if not out["neg"]:
+            tally.empty += 1
+            inp.notes.add(train_path, n, "no negative left after filtering (row not written)")
+            continue
+        out_rows.append(out)
+    return out_rows
+
+
+def collect_stats(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Counts, tally: RowTally,
+                  out_rows: list[dict], output_path: Path, timings: dict) -> dict:
+    first, last = parse_range(opts.range)
+    n_rows = len(inp.rows)
+    return {
+        "output": str(output_path),
+        "model": vec.encoder.spec.name_or_path, "precision": vec.encoder.precision,
+        "rows_read": n_rows + len(inp.bad_rows.errors), "rows_mined": n_rows, "rows_written": len(out_rows),
+        "rows_bad": len(inp.bad_rows.errors), "corpus_lines_bad": len(inp.corpus_report.errors),
+        "rows_widened": tally.widened, "rows_short_of_negatives": tally.short,
+        "rows_without_negatives": tally.empty,
+        "negatives_requested": opts.negatives,
+        "negatives_per_row": percentiles(len(o["neg"]) for o in out_rows),
+        "positive_scores": percentiles(tally.pos_scores),
+        "negative_scores": percentiles(tally.neg_scores),
+        "positive_at_rank1": round(tally.pos_rank1 / n_rows, 4),
+        "window": {"first": first, "last": last, "candidates_examined": counts.examined,
+                   "overlap_tests": counts.overlap_tests},
+        "filters_dropped": {f: counts.dropped.get(f, 0) for f in FILTERS},
+        "index": {"type": ranked[1], "unique_chunks": len(inp.corpus.texts), "chunks": len(inp.corpus.u_of_id)},
+        "embedding": {**vec.stats, "namespace": vec.encoder.namespace},
+        "seconds": {k: round(v, 3) for k, v in timings.items()},
+        "problems": [str(e) for e in inp.bad_rows.errors + inp.notes.errors + inp.corpus_report.errors],
+        "options": asdict(opts),
+    }
+
+
+def _timed(timings: dict, name: str, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    timings[name] = time.perf_counter() - t0
+    return out
+
+
+def mine(train_path, corpus_path, output_path, options: MineOptions | None = None) -> MineResult:
+    """Mine hard negatives for every row of ``train_path``; write ``output_path`` and its stats beside it."""
+    opts = validated(options or MineOptions(), "mine")
+    if not opts.model:
+        raise KitError("mine needs a model (hub id or local folder)")
+    first, last = parse_range(opts.range)
+    output_path = Path(output_path)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    inp = _timed(timings, "read", read_inputs, train_path, corpus_path)
+    vec = _timed(timings, "embed", embed, inp, opts)
+    ranked = _timed(timings, "search", rank, vec, last, opts.exact_max)
+    counts, tally = Counts(), RowTally()
+    out_rows = _timed(timings, "filter_sample", mine_rows, inp, vec, ranked, opts, counts, tally, train_path)
+    _timed(timings, "write", write_training_rows, output_path, out_rows)
+    timings["total"] = time.perf_counter() - t_start
+    stats = collect_stats(inp, vec, ranked, opts, counts, tally, out_rows, output_path, timings)
+    stats_path = output_path.with_name(output_path.stem + ".stats.json")
+    write_json(stats_path, stats)
+    if opts.print_stats:
+        import click
+        problems = stats["problems"]
+        click.echo(format_stats(stats), err=True)
+        if problems:
+            click.echo("\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more (see {stats_path})"
+                                                     if len(problems) > 20 else ""), err=True)
+    return MineResult(output_path, stats_path, stats, stats["problems"])

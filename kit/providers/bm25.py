@@ -1,0 +1,56 @@
+"""``bm25``: the lexical baseline, bm25s (Lucene scoring on sparse matrices) fed jieba tokens."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..io import KitError
+from .base import Provider
+
+
+def jieba_tokens(text: str) -> list[str]:
+    """cut_for_search adds the sub-words of long words, so 中华人民共和国 also matches 人民; whitespace and
+    punctuation-only tokens are dropped, ASCII lower-cased."""
+    import jieba
+    return [t.lower() for t in jieba.cut_for_search(text) if t.strip() and any(c.isalnum() for c in t)]
+
+
+class BM25Provider(Provider):
+    """bm25s's own tokenizer splits on whitespace/regex, which leaves Chinese as whole sentences, so the
+    texts are pre-tokenised with jieba."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        super().__init__()
+        self.spec = "bm25"
+        self.kind = "sparse"
+        self.model_name = "bm25"
+        self.dim = None
+        self.max_input_tokens = None
+        self.k1, self.b = k1, b
+
+    def encode_queries(self, texts):
+        raise KitError("bm25 is a sparse model: it has no dense embeddings; use search()")
+
+    encode_corpus = encode_queries
+
+    def search(self, queries: list[str], corpus: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        import bm25s
+        t0 = time.perf_counter()
+        corpus_tokens = [jieba_tokens(t) or ["\u2205"] for t in corpus]
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(w, len(vocab)) for w in toks] for toks in corpus_tokens]
+        retriever = bm25s.BM25(k1=self.k1, b=self.b)
+        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        k = min(k, len(corpus))
+        scores = np.zeros((len(queries), k), dtype=np.float32)
+        idx = np.zeros((len(queries), k), dtype=np.int64)
+        for i, q in enumerate(queries):
+            qids = [vocab[w] for w in jieba_tokens(q) if w in vocab]
+            s = retriever.get_scores(qids) if qids else np.zeros(len(corpus), dtype=np.float32)
+            s = np.asarray(s, dtype=np.float32)
+            top = np.argsort(-s, kind="stable")[:k]
+            idx[i], scores[i] = top, s[top]
+        self.stats["encoded"] += len(corpus) + len(queries)
+        self.stats["encode_seconds"] += time.perf_counter() - t0
+        return scores, idx

@@ -1,0 +1,85 @@
+"""Training data as FlagEmbedding will read it: every row checked, the group size fitted to the negatives."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..formats import read_training_rows, write_training_rows
+from ..io import KitError, ReadReport
+
+
+@dataclass
+class DataReport:
+    path: str                     # the file FlagEmbedding will read (original or the clean copy)
+    source: str                   # the file the user gave
+    rows: int                     # rows that will be trained on
+    dropped: int                  # rows dropped (invalid or too few negatives)
+    train_group_size: int         # possibly lowered
+    requested_group_size: int
+    errors: ReadReport
+    notes: list[str] = field(default_factory=list)
+    clean_rows: list[dict] | None = None   # the rows of the clean copy, when one is needed
+
+    def summary(self) -> str:
+        lines = [f"training data {self.source}: {self.rows} rows usable, {self.dropped} dropped, "
+                 f"train_group_size {self.train_group_size}"]
+        lines += self.notes
+        if self.errors:
+            lines.append(self.errors.summary())
+        return "\n".join(lines)
+
+
+def fit_group_size(negs: list[int], group: int, min_keep: float) -> tuple[int, str | None]:
+    """The largest group size (<= ``group``) that at least ``min_keep`` of the rows support, and a note."""
+    need = group - 1
+    supported = sum(1 for n in negs if n >= need)
+    if supported >= min_keep * len(negs):
+        return group, None
+    negs = sorted(negs)
+    k = negs[int(math.floor((1 - min_keep) * len(negs)))]
+    new_group = max(1, min(group, k + 1))
+    return new_group, (f"lowered train_group_size from {group} to {new_group}: only {supported}/{len(negs)} "
+                       f"rows have {need} negatives (mine more negatives to keep {group})")
+
+
+def validate_training_data(path, train_group_size: int, clean_path=None, min_keep: float = 0.9,
+                           write: bool = True) -> DataReport:
+    """Check every row; lower train_group_size or drop rows so that every row has group-1 negatives.
+
+    FlagEmbedding samples ``train_group_size - 1`` negatives per query and silently repeats them when a row
+    has fewer (and crashes on none), so the fix happens here, visibly: keep the largest group size that at
+    least ``min_keep`` of the rows support, drop the rest. If anything changed, a clean copy is written to
+    ``clean_path`` (unless ``write`` is false: a dry run writes nothing) and :attr:`DataReport.path` points to it.
+    """
+    path = Path(path)
+    report = ReadReport()
+    rows = [r for _, r in read_training_rows(path, report)]
+    invalid = len(report.errors)
+    if not rows:
+        raise KitError(f"{path}: no usable training rows" + (f"\n{report.summary()}" if report else ""))
+    group = int(train_group_size)
+    if group < 1:
+        raise KitError(f"train_group_size must be >= 1, got {group}")
+    group, note = fit_group_size([len(r.get("neg") or []) for r in rows], group, min_keep)
+    notes = [note] if note else []
+    need = group - 1
+    kept = [r for r in rows if len(r.get("neg") or []) >= need]
+    if len(kept) < len(rows):
+        notes.append(f"dropped {len(rows) - len(kept)} row(s) with fewer than {need} negatives")
+    dropped = invalid + (len(rows) - len(kept))
+    used, clean = path, None
+    # FlagEmbedding asserts that every row has a 'neg' list, even when it samples none from it.
+    if dropped or any("neg" not in r for r in kept):
+        if clean_path is None:
+            raise KitError(f"{path}: rows had to be fixed but no place for a clean copy was given")
+        clean = [{**r, "neg": r.get("neg") or []} for r in kept]
+        used = Path(clean_path)
+        if write:
+            write_training_rows(used, clean)
+            notes.append(f"wrote a clean copy for FlagEmbedding: {used}")
+        else:
+            notes.append(f"a clean copy for FlagEmbedding would be written to {used}")
+    return DataReport(path=str(used), source=str(path), rows=len(kept), dropped=dropped,
+                      train_group_size=group, requested_group_size=int(train_group_size),
+                      errors=report, notes=notes, clean_rows=clean)
