@@ -25,14 +25,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .io import KitError, stable_hash
+from .io import KitError, cache_dir, stable_hash
 from .registry import ModelSpec, resolve
 
-DEFAULT_CACHE_DIR = os.environ.get("KIT_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "kit"))
-
-
 def default_cache_path() -> Path:
-    return Path(os.environ.get("KIT_CACHE_DIR", DEFAULT_CACHE_DIR)) / "embeddings.sqlite"
+    return cache_dir() / "embeddings.sqlite"
 
 
 class EmbeddingCache:

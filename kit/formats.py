@@ -57,7 +57,7 @@ def read_corpus(path, report: ReadReport | None = None, required: bool = True) -
     chunks, first = [], {}
     for n, c in iter_jsonl(path, report, check_chunk):
         if c["id"] in first:
-            report.add(path, n, f"duplicate chunk id {c['id']!r} (first on line {first[c['id']]}); skipped")
+            report.add(path, n, f"duplicate id {c['id']!r} (first on line {first[c['id']]}); skipped")
             continue
         first[c["id"]] = n
         chunks.append(c)

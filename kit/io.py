@@ -179,6 +179,15 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def cache_dir() -> Path:
+    """Where the kit keeps what must never be computed or paid for twice (LLM answers, embeddings, rankings):
+    $KIT_CACHE_DIR, else $XDG_CACHE_HOME/kit, else ~/.cache/kit."""
+    if os.environ.get("KIT_CACHE_DIR"):
+        return Path(os.environ["KIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kit"
+
+
 def text_hash(text: str, n: int = 16) -> str:
     """Stable short hash of a text (hex)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]

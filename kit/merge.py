@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .io import KitError, ReadReport, iter_jsonl, write_json
+from .formats import read_training_rows
+from .io import KitError, ReadReport, write_json
 from .registry import resolve, write_kit_model
 from .modelfolder import HEAD_FILES, MANIFEST_FILE, git_revision, local_model_dir, now, package_versions, \
     write_sentence_transformers_files
@@ -111,7 +112,7 @@ def _local_dir(name: str) -> Path:
 def load_examples(path, spec, count: int, neg_number: int, seed: int) -> tuple[list[dict], int]:
     """Rows for mix_models_with_data, with the model's instructions applied as at inference."""
     report = ReadReport()
-    rows = [r for _, r in iter_jsonl(path, report) if r.get("query") and r.get("pos") and r.get("neg")]
+    rows = [r for _, r in read_training_rows(path, report) if r.get("neg")]
     if report:
         print(report.summary(), file=sys.stderr)
     if not rows:

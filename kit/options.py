@@ -104,26 +104,8 @@ def _exact(v, tp) -> bool:
     return False
 
 
-def coerce(v, tp, where: str):
-    """``v`` (from YAML, an environment variable or the command line) as type ``tp``, or OptionError."""
-    if tp is Any or tp is object:
-        return v
-    if _is_union(tp):
-        args = typing.get_args(tp)
-        if v is None and type(None) in args:
-            return None
-        members = [a for a in args if a is not type(None)]
-        for a in members:          # a value that already has one of the types keeps it ("2" stays a text)
-            if _exact(v, a):
-                return coerce(v, a, where)
-        for a in members:
-            try:
-                return coerce(v, a, where)
-            except OptionError:
-                continue
-        raise OptionError([f"{where}: expected {describe(tp)}, got {v!r}"])
-    if v is None:
-        raise OptionError([f"{where}: expected {describe(tp)}, got nothing (null)"])
+def _scalar(v, tp):
+    """``v`` as bool/int/float/str, or raise ValueError."""
     if tp is bool:
         if isinstance(v, bool):
             return v
@@ -135,36 +117,61 @@ def coerce(v, tp, where: str):
         if isinstance(v, float) and v.is_integer():
             return int(v)
         if isinstance(v, str):
-            try:
-                return int(v.strip().replace("_", ""))
-            except ValueError:
-                pass
+            return int(v.strip().replace("_", ""))
     elif tp is float:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
         if isinstance(v, str):
-            try:
-                return float(v.strip())
-            except ValueError:
-                pass
+            return float(v.strip())
     elif tp is str:
         if isinstance(v, str):
             return v
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return str(v)
-    elif typing.get_origin(tp) is list:
+    raise ValueError
+
+
+def _union(v, tp, where: str):
+    args = typing.get_args(tp)
+    if v is None and type(None) in args:
+        return None
+    members = [a for a in args if a is not type(None)]
+    for a in members:          # a value that already has one of the types keeps it ("2" stays a text)
+        if _exact(v, a):
+            return coerce(v, a, where)
+    for a in members:
+        try:
+            return coerce(v, a, where)
+        except OptionError:
+            continue
+    raise OptionError([f"{where}: expected {describe(tp)}, got {v!r}"])
+
+
+def coerce(v, tp, where: str):
+    """``v`` (from YAML, an environment variable or the command line) as type ``tp``, or OptionError."""
+    if tp is Any or tp is object:
+        return v
+    if _is_union(tp):
+        return _union(v, tp, where)
+    if v is None:
+        raise OptionError([f"{where}: expected {describe(tp)}, got nothing (null)"])
+    origin = typing.get_origin(tp)
+    if tp in (bool, int, float, str):
+        try:
+            return _scalar(v, tp)
+        except ValueError:
+            pass
+    elif origin is list:
         (item,) = typing.get_args(tp) or (Any,)
         if isinstance(v, str):   # "0.3,0.5" from the command line or an environment variable
             v = [x.strip() for x in v.split(",") if x.strip()]
         elif not isinstance(v, (list, tuple)):
             v = [v]
         return [coerce(x, item, f"{where}[{i}]") for i, x in enumerate(v)]
-    elif typing.get_origin(tp) is dict or tp is dict:
+    elif origin is dict or tp is dict:
         if isinstance(v, dict):
             args = typing.get_args(tp)
-            if len(args) == 2:
-                return {str(k): coerce(x, args[1], f"{where}.{k}") for k, x in v.items()}
-            return dict(v)
+            return {str(k): coerce(x, args[1], f"{where}.{k}") for k, x in v.items()} if len(args) == 2 else dict(v)
     else:
         return v
     raise OptionError([f"{where}: expected {describe(tp)}, got {v!r}"])

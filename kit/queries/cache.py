@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import stable_hash
+from ..io import cache_dir, stable_hash
 
 
 def default_cache_path() -> Path:
-    root = os.environ.get("KIT_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kit")
-    return Path(root) / "llm.sqlite"
+    return cache_dir() / "llm.sqlite"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
-from ..io import KitError, ReadReport, iter_jsonl, write_jsonl
+from ..formats import read_corpus, write_pairs
+from ..io import KitError, ReadReport
 from ..options import option
 from ..catalog import chat_prices_date
 from .llm import LLMQuestionGenerator, estimate_cost, resolve_settings
@@ -107,31 +108,11 @@ class QueryResult:
         return "\n".join(lines)
 
 
-def _valid_chunk(obj: dict) -> str | None:
-    for k in ("id", "text"):
-        if not isinstance(obj.get(k), str):
-            return f"missing or non-string {k!r}"
-    if not obj["text"].strip():
-        return "empty text"
-    return None
-
-
-def read_corpus(path, report: ReadReport) -> list[dict]:
-    chunks, first_line = [], {}
-    for n, obj in iter_jsonl(path, report, _valid_chunk):
-        if obj["id"] in first_line:  # pairs point at chunks by id: two chunks with one id is ambiguous
-            report.add(path, n, f"duplicate id {obj['id']!r} (first on line {first_line[obj['id']]}); skipped")
-            continue
-        first_line[obj["id"]] = n
-        chunks.append(obj)
-    return chunks
-
-
 def gen_queries(corpus_path, output_path, options: QueryOptions | None = None) -> QueryResult:
     opts = options or QueryOptions()
     generators = opts.generators()
     report = ReadReport()
-    chunks = read_corpus(corpus_path, report)
+    chunks = read_corpus(corpus_path, report, required=False)
     result = QueryResult(output=str(output_path), chunks=len(chunks),
                          read_errors=[str(e) for e in report.errors])
     for e in report.errors[:20]:
@@ -161,7 +142,7 @@ def gen_queries(corpus_path, output_path, options: QueryOptions | None = None) -
         result.by_generator[name] = len(rows) - before
 
     if rows:
-        result.pairs = write_jsonl(output_path, rows)
+        result.pairs = write_pairs(output_path, rows)
     else:
         # No file at all: an empty one would look like a finished stage to the next one.
         log.warning("no query could be generated from %s", corpus_path)

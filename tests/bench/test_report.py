@@ -8,7 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from kit.bench import report
+from kit.bench import charts
+from kit.bench.recommend import is_candidate_of
 from kit.bench.report import chart_labels, recommend, to_markdown, write_report
 
 
@@ -75,21 +76,21 @@ def test_recommendation_when_fine_tuning_hurts_general_or_fails():
 
 
 def test_fine_tuned_models_recognised_by_name_or_spec():
-    assert report._is_candidate_of("ft", "local:x")
-    assert report._is_candidate_of("bge_merged", "local:x")
-    assert report._is_candidate_of("mine", "local:work/models/bge-finetuned")
-    assert report._is_candidate_of("微调", "local:x")
-    assert report._is_candidate_of("q", "adapter:work/adapter")
-    assert not report._is_candidate_of("microsoft-e5", "local:intfloat/multilingual-e5-small")
-    assert not report._is_candidate_of("bge", "local:BAAI/bge-large-zh-v1.5")
+    assert is_candidate_of("ft", "local:x")
+    assert is_candidate_of("bge_merged", "local:x")
+    assert is_candidate_of("mine", "local:work/models/bge-finetuned")
+    assert is_candidate_of("微调", "local:x")
+    assert is_candidate_of("q", "adapter:work/adapter")
+    assert not is_candidate_of("microsoft-e5", "local:intfloat/multilingual-e5-small")
+    assert not is_candidate_of("bge", "local:BAAI/bge-large-zh-v1.5")
 
 
 def test_chinese_names_fall_back_to_ascii_labels_without_cjk_font(monkeypatch):
-    monkeypatch.setattr(report, "_CJK_FONT", False)
+    monkeypatch.setattr(charts, "has_cjk_font", lambda: False)
     assert chart_labels(["base", "ft"]) == ["base", "ft"]
     assert chart_labels(["基座", "微调-ft", "合并", "bm25"]) == ["model 1", "ft", "model 3", "bm25"]
     assert chart_labels(["模型a", "模型a"]) == ["model 1", "model 2"]  # never two charts with one label
-    monkeypatch.setattr(report, "_CJK_FONT", True)
+    monkeypatch.setattr(charts, "has_cjk_font", lambda: True)
     assert chart_labels(["基座"]) == ["基座"]
 
 
@@ -104,7 +105,7 @@ def test_markdown_has_every_model_and_the_numbers():
 
 
 def test_report_html_in_headless_chromium(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "_CJK_FONT", False)  # the fallback path, whatever fonts the machine has
+    monkeypatch.setattr(charts, "has_cjk_font", lambda: False)  # the fallback path, whatever fonts the machine has
     res = _results(names=("基座", "微调"))
     write_report(res, tmp_path)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")

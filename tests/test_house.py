@@ -1,0 +1,138 @@
+"""The house rules, measured: layers point one way (no import cycle in kit/), no private names imported
+across modules, modules and functions short enough to read."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+KIT = Path(__file__).resolve().parent.parent / "kit"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(KIT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in KIT.rglob("*.py")}
+
+
+def _resolve(module: str, is_pkg: bool, level: int, name: str | None) -> str:
+    if level == 0:
+        return name or ""
+    base = module.split(".") if is_pkg else module.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+def import_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """Every import statement of kit/ (function-level ones too) as edges between kit modules; and the
+    private names (``_x``) imported from another kit module."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    private: list[str] = []
+    for mod, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(mod, is_pkg, node.level, node.module)
+                for a in node.names:
+                    full = f"{base}.{a.name}"
+                    targets.append(full if full in mods else base)
+                    if a.name.startswith("_") and base.startswith("kit") and base != mod:
+                        private.append(f"{mod} imports {a.name} from {base}")
+            for t in targets:
+                while t and t not in mods:
+                    t = t.rpartition(".")[0]
+                if t and t != mod and t.startswith("kit"):
+                    graph[mod].add(t)
+    return graph, private
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _parent_package_edge(a: str, b: str) -> bool:
+    # A package's __init__ re-exporting its own modules is not a layering cycle (kit.train -> kit.train.stage).
+    return b.startswith(a + ".")
+
+
+def test_no_import_cycles():
+    graph, _ = import_graph()
+    pruned = {m: {t for t in ts if not _parent_package_edge(m, t)} for m, ts in graph.items()}
+    assert cycles(pruned) == []
+
+
+def test_the_checker_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+def test_no_private_names_imported_across_modules():
+    _, private = import_graph()
+    assert private == []
+
+
+def test_layers_point_one_way():
+    """Lower layers never import the stages, the runner or the CLI."""
+    graph, _ = import_graph()
+    lower = ["kit.io", "kit.options", "kit.formats", "kit.registry", "kit.search", "kit.embed", "kit.catalog",
+             "kit.modelfolder"] + [m for m in graph if m.startswith("kit.providers")]
+    upper = ("kit.stages", "kit.pipeline", "kit.cli", "kit.prep", "kit.queries", "kit.split", "kit.mine",
+             "kit.train", "kit.merge", "kit.adapter", "kit.bench")
+    bad = [(m, t) for m in lower for t in graph[m] if t.startswith(upper)]
+    assert bad == []
+    assert not [t for t in graph["kit.pipeline"] if t.startswith(("kit.stages", "kit.cli"))]
+
+
+def _functions(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+@pytest.mark.parametrize("path", sorted(KIT.rglob("*.py")), ids=lambda p: str(p.relative_to(KIT)))
+def test_modules_and_functions_are_short(path):
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path}: {len(text.splitlines())} lines"
+    long = [f"{f.name} ({f.end_lineno - f.lineno + 1} lines)" for f in _functions(ast.parse(text))
+            if f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == [], f"{path}: {long}"
