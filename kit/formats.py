@@ -155,7 +155,8 @@ def _relevance(v, where: str, report: ReadReport, n: int) -> int | None:
         return None
 
 
-def _read_qrels(path: Path, report: ReadReport) -> dict[str, dict[str, int]]:
+def read_qrels(path: Path, report: ReadReport) -> dict[str, dict[str, int]]:
+    """{query id: {passage id: relevance}} from test_qrels.jsonl, qrels.tsv or qrels/test.tsv in ``path``."""
     qrels: dict[str, dict[str, int]] = {}
     if (path / "test_qrels.jsonl").exists():
         f = path / "test_qrels.jsonl"
@@ -195,7 +196,7 @@ def load_eval(path, max_queries: int | None = None, seed: int = 0, passage_title
         doc_texts.append(f"{title} {o['text']}".strip() if title and passage_titles else o["text"])
     qfile = path / "test_queries.jsonl" if (path / "test_queries.jsonl").exists() else path / "queries.jsonl"
     queries = {_id_of(o): o["text"] for _, o in iter_jsonl(qfile, report, _check_text_row)}
-    qrels = _read_qrels(path, report)
+    qrels = read_qrels(path, report)
     known = set(doc_ids)
     dropped: dict[str, int] = {}
     kept: dict[str, dict[str, int]] = {}

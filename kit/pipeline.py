@@ -5,7 +5,8 @@ Work-directory layout (everything a run makes lives under ``workdir``)::
     corpus.jsonl               prep         chunks of every document
     pairs.jsonl                queries      (query, positive chunk) pairs
     data/train.jsonl           split        FlagEmbedding training rows (train documents only)
-    data/eval/                 split        FlagEmbedding custom-eval layout (held-out documents)
+    data/train_corpus.jsonl    split        the chunks training may see (mining draws negatives from these)
+    data/eval/                 split        FlagEmbedding custom-eval layout (held-out questions)
     data/train_hn.jsonl        mine         training rows with hard negatives
     models/finetuned/          train        the fine-tuned model (+ checkpoints while training)
     models/merged-<w>/         merge        LM_Cocktail merges with the base model
@@ -63,6 +64,8 @@ class Workdir:
     def eval(self) -> Path: return self.data / "eval"
     @property
     def train_hn(self) -> Path: return self.data / "train_hn.jsonl"
+    @property
+    def train_corpus(self) -> Path: return self.data / "train_corpus.jsonl"
     @property
     def finetuned(self) -> Path: return self.root / "models" / "finetuned"
     def merged(self, w: float) -> Path: return self.root / "models" / f"merged-{w:g}"

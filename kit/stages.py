@@ -88,8 +88,8 @@ def _run_split(p: Pipeline, o: SplitOptions) -> dict:
     return _summary(split(p.wd.pairs, p.wd.corpus, p.wd.data, o))
 
 
-register(Stage("split", SplitOptions, _run_split, lambda p, o: [p.wd.train, p.wd.eval],
-               reads=lambda p, o: [p.wd.pairs, p.wd.corpus] + _existing(o.eval_queries),
+register(Stage("split", SplitOptions, _run_split, lambda p, o: [p.wd.train, p.wd.eval, p.wd.train_corpus],
+               reads=lambda p, o: [p.wd.pairs, p.wd.corpus] + _existing(o.eval_queries, o.train_queries),
                help="pairs -> data/train.jsonl + data/eval/"))
 
 
@@ -99,13 +99,21 @@ def _mine_options(p: Pipeline, o: MineOptions) -> MineOptions:
 
 
 def _run_mine(p: Pipeline, o: MineOptions) -> dict:
+    """Negatives come from the chunks training may see (split's train_corpus.jsonl), and the leakage check
+    runs again on what was mined: no eval passage among the negatives."""
     from .mine import mine
+    from .split import training_leakage
 
-    return _summary(mine(p.wd.train, p.wd.corpus, p.wd.train_hn, _mine_options(p, o)))
+    summary = _summary(mine(p.wd.train, p.wd.train_corpus, p.wd.train_hn, _mine_options(p, o)))
+    summary["leakage"] = training_leakage(p.wd.train_hn, p.wd.eval, p.wd.train_corpus)
+    leaks = {k: v for k, v in summary["leakage"].items() if k != "rows_checked" and v}
+    if leaks:
+        raise KitError(f"{p.wd.train_hn}: eval text among the training rows ({leaks}); not marked done")
+    return summary
 
 
 register(Stage("mine", MineOptions, _run_mine, lambda p, o: [p.wd.train_hn],
-               reads=lambda p, o: [p.wd.train, p.wd.corpus] + _existing(_mine_options(p, o).model),
+               reads=lambda p, o: [p.wd.train, p.wd.train_corpus, p.wd.eval] + _existing(_mine_options(p, o).model),
                enabled=lambda p: p.configured("mine"), help="data/train.jsonl -> data/train_hn.jsonl"))
 
 
@@ -160,12 +168,12 @@ def _run_adapter(p: Pipeline, o: AdapterOptions) -> dict:
     out = {}
     for name, spec in adapter_specs(p).items():
         click.echo(f"[adapter] {name} over {spec}", err=True)
-        out[name] = _summary(train_adapter(spec, train_data(p), p.wd.corpus, p.wd.adapters / name, o))
+        out[name] = _summary(train_adapter(spec, train_data(p), p.wd.train_corpus, p.wd.adapters / name, o))
     return out
 
 
 register(Stage("adapter", AdapterOptions, _run_adapter, lambda p, o: [p.wd.adapters / n for n in adapter_specs(p)],
-               reads=lambda p, o: [train_data(p), p.wd.corpus] + _model_reads(p),
+               reads=lambda p, o: [train_data(p), p.wd.train_corpus] + _model_reads(p),
                enabled=lambda p: bool(adapter_specs(p)), help="any provider -> adapters/<name>"))
 
 

@@ -162,7 +162,7 @@ def test_margin_and_score_filters_hold(tiny_bert, cmrc_small, tmp_path):
     lo, hi = (float(x) for x in np.percentile(scores, [60, 92]))
     res = mine(train, corpus, tmp_path / "f.jsonl",
                MineOptions(model=str(tiny_bert), range="2-60", negatives=8, relative_margin=None,
-                           min_score=lo, max_score=hi, progress=False, print_stats=False))
+                           min_score=lo, max_score=hi, widen=True, progress=False, print_stats=False))
     out = _read(tmp_path / "f.jsonl")
     assert out and sum(len(o["neg"]) for o in out) > 0
     for o in out:
@@ -191,7 +191,7 @@ def test_widening_and_no_padding(tiny_bert, cmrc_small, tmp_path):
     corpus, train, chunks, rows = cmrc_small
     res = mine(train, corpus, tmp_path / "w.jsonl",
                MineOptions(model=str(tiny_bert), range="2-4", negatives=10, relative_margin=None,
-                           progress=False, print_stats=False))
+                           widen=True, progress=False, print_stats=False))
     out = _read(tmp_path / "w.jsonl")
     assert res.stats["rows_widened"] == len(rows) and res.stats["rows_short_of_negatives"] == 0
     assert all(len(o["neg"]) == 10 for o in out)
@@ -265,8 +265,8 @@ def test_cli_mine_and_stats_file(tiny_bert, cmrc_small, tmp_path):
 @pytest.mark.slow
 def test_real_encoder_zh_e5(zh_e5_path, cmrc_small, tmp_path):
     corpus, train, chunks, rows = cmrc_small
-    opts = MineOptions(model=str(zh_e5_path), range="2-30", negatives=5, max_length=96, progress=False,
-                       print_stats=False)
+    opts = MineOptions(model=str(zh_e5_path), range="2-30", negatives=5, max_length=96, widen=True,
+                       progress=False, print_stats=False)
     res = mine(train, corpus, tmp_path / "e5.jsonl", opts)
     out = _read(tmp_path / "e5.jsonl")
     texts, scores = _brute_force(zh_e5_path, chunks, rows, max_length=96)
@@ -296,3 +296,39 @@ def test_rows_sharing_a_query_are_mined_against_that_query(tiny_bert, cmrc_small
     assert len(out) == len(dup)
     texts, scores = _brute_force(tiny_bert, chunks, dup)
     _check_rows(out, dup, chunks, texts, scores, 2, 30)
+
+
+def test_widening_is_opt_in_and_the_window_share_is_reported(tiny_bert, cmrc_small, tmp_path):
+    """By default negatives come only from the requested ranks; rows left short are counted, not widened."""
+    corpus, train, chunks, rows = cmrc_small
+    res = mine(train, corpus, tmp_path / "n.jsonl",
+               MineOptions(model=str(tiny_bert), range="2-4", negatives=10, relative_margin=None,
+                           progress=False, print_stats=False))
+    st = res.stats
+    assert st["rows_widened"] == 0 and st["window"]["negatives_past_window"] == 0
+    assert st["window"]["share_in_window"] == 1.0 and st["rows_short_of_negatives"] == len(rows)
+    texts, scores = _brute_force(tiny_bert, chunks, rows)
+    _check_rows(_read(tmp_path / "n.jsonl"), rows, chunks, texts, scores, 2, 4)
+    wide = mine(train, corpus, tmp_path / "w.jsonl",
+                MineOptions(model=str(tiny_bert), range="2-4", negatives=10, relative_margin=None, widen=True,
+                            progress=False, print_stats=False))
+    w = wide.stats["window"]
+    assert w["negatives_past_window"] > 0 and w["share_in_window"] == round(
+        w["negatives_in_window"] / (w["negatives_in_window"] + w["negatives_past_window"]), 4) < 1
+
+
+def test_absolute_and_scaled_margins(tiny_bert, cmrc_small, tmp_path):
+    corpus, train, chunks, rows = cmrc_small
+    texts, scores = _brute_force(tiny_bert, chunks, rows)
+    by_text = {t: i for i, t in enumerate(texts)}
+    for kind, m in (("absolute_margin", 0.001), ("scaled_margin", 0.5)):
+        res = mine(train, corpus, tmp_path / f"{kind}.jsonl",
+                   MineOptions(model=str(tiny_bert), range=f"2-{len(chunks)}", negatives=10, relative_margin=None,
+                               progress=False, print_stats=False, **{kind: m}))
+        spread = res.stats["score_spread"]
+        assert res.stats["filters_dropped"][kind] > 0 and spread > 0
+        gap = m if kind == "absolute_margin" else m * spread
+        for o in _read(tmp_path / f"{kind}.jsonl"):
+            ri = next(i for i, r in enumerate(rows) if r["query"] == o["query"] and r["pos"] == o["pos"])
+            pos = float(scores[ri, by_text[o["pos"][0]]])
+            assert all(float(scores[ri, by_text[n]]) <= pos - gap + 1e-4 for n in o["neg"])

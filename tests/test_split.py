@@ -121,7 +121,7 @@ def test_same_text_in_two_documents_does_not_leak(tmp_path):
     corpus = _write(tmp_path / "corpus.jsonl", chunks)
     pairs = _write(tmp_path / "pairs.jsonl", _pairs(chunks, lambda d: 1))
     real = _write(tmp_path / "real.jsonl", [{"question": "合同有几份？", "chunk_ids": ["d0-c0"]}])
-    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(real)))
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(real), holdout="documents"))
     leak = res.stats["leakage"]
     assert res.stats["eval_docs"] == ["doc0"]
     assert leak["train_pairs_with_eval_positive_text"] == 1 and leak["train_pairs_dropped"] == 1
@@ -143,7 +143,7 @@ def test_eval_queries_import_by_ids_and_answers(tmp_path, data):
         {"query": "错误的编号", "chunk_ids": ["no-such-chunk"]},
         {"query": "缺少答案"},
     ])
-    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(real)))
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(real), holdout="documents"))
     qrels = _read(tmp_path / "out" / "eval" / "test_qrels.jsonl")
     assert sorted(q["docid"] for q in qrels) == ["d3-c1", "d5-c2", "d7-c4"]
     assert res.stats["eval_docs"] == ["doc3", "doc5", "doc7"]
@@ -163,7 +163,7 @@ def test_duplicate_queries_across_sides_are_reported(tmp_path):
     corpus = _write(tmp_path / "corpus.jsonl", chunks)
     real = _write(tmp_path / "real.jsonl", [{"query": "同一个问题？", "chunk_ids": ["d2-c1"]}])
     res = split(_write(tmp_path / "pairs.jsonl", pairs), corpus, tmp_path / "out",
-                SplitOptions(eval_queries=str(real)))
+                SplitOptions(eval_queries=str(real), holdout="documents"))
     assert res.stats["duplicate_queries"] == {"count": 1, "examples": ["同一个问题？"]}
 
 

@@ -4,7 +4,9 @@ Filters, applied in this order to each candidate (each counts what it drops):
 
 1. ``positive``: a chunk of a positive, a text equal to a positive, or the query itself.
 2. ``adjacent``: a chunk of the same document within ``adjacent`` positions of a positive chunk.
-3. ``relative_margin``: score above ``pos - |pos| * m`` where pos is the row's *lowest* positive score.
+3. margins, where pos is the row's *lowest* positive score: ``relative_margin`` (score above
+   ``pos - |pos| * m``), ``absolute_margin`` (above ``pos - m``), ``scaled_margin`` (above ``pos - m * spread``,
+   spread = the standard deviation of the window's candidate scores over all rows: scale-free).
 4. ``max_score`` / ``min_score``: the absolute window.
 5. ``overlap``: shares most of a positive's text (character 5-gram containment above
    ``overlap_threshold``). Last because it is the costly one: it is tested lazily, on the survivors of 1-4
@@ -23,7 +25,9 @@ from ..io import stable_hash
 from .corpus import MiningCorpus, containment, grams
 from .options import MineOptions
 
-FILTERS = ["positive", "adjacent", "relative_margin", "max_score", "min_score", "overlap"]
+FILTERS = ["positive", "adjacent", "relative_margin", "absolute_margin", "scaled_margin", "max_score", "min_score",
+           "overlap"]
+MARGINS = ("relative_margin", "absolute_margin", "scaled_margin")
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Counts:
     dropped: Counter = field(default_factory=Counter)
     examined: int = 0
     overlap_tests: int = 0
+    in_window: int = 0            # negatives taken from the requested ranks
+    widened: int = 0              # negatives taken past them (widening)
 
 
 @dataclass
@@ -42,13 +48,24 @@ class RowContext:
     positives: set[int]           # the row's positive texts (unique-text indices)
     excluded: set[int]            # positives and the query's own text
     near: set[int]                # adjacent chunks of a positive
-    threshold: float | None       # relative-margin cut-off
+    thresholds: dict[str, float]  # margin name -> cut-off
     pos_grams: list[frozenset]
     pos_scores: list[float]
 
 
+def margin_thresholds(pos_score: float, opts: MineOptions, spread: float) -> dict[str, float]:
+    out = {}
+    if opts.relative_margin:
+        out["relative_margin"] = pos_score - abs(pos_score) * opts.relative_margin
+    if opts.absolute_margin is not None:
+        out["absolute_margin"] = pos_score - opts.absolute_margin
+    if opts.scaled_margin is not None:
+        out["scaled_margin"] = pos_score - opts.scaled_margin * spread
+    return out
+
+
 def row_context(corpus: MiningCorpus, row: dict, pos_ids: list[str], qv: np.ndarray, pos_vec,
-                opts: MineOptions) -> RowContext:
+                opts: MineOptions, spread: float = 0.0) -> RowContext:
     pos_us = {corpus.u_of_id[i] for i in pos_ids} | {corpus.u_of_text[t] for t in row["pos"]
                                                      if t in corpus.u_of_text}
     excluded = set(pos_us)
@@ -57,12 +74,10 @@ def row_context(corpus: MiningCorpus, row: dict, pos_ids: list[str], qv: np.ndar
     near = ({corpus.u_of_id[j] for i in pos_ids for j in corpus.neighbours(i, opts.adjacent)} - excluded
             if opts.adjacent > 0 else set())
     scores = [float(qv @ pos_vec(t)) for t in row["pos"]]
-    margin = opts.relative_margin or 0.0
-    low = min(scores)
-    threshold = low - abs(low) * margin if margin else None
+    thresholds = margin_thresholds(min(scores), opts, spread)
     pos_grams = list({id(g): g for g in [corpus.grams(u) for u in pos_us]
                       + [grams(t) for t in row["pos"] if t not in corpus.u_of_text]}.values())
-    return RowContext(pos_us, excluded, near, threshold, pos_grams, scores)
+    return RowContext(pos_us, excluded, near, thresholds, pos_grams, scores)
 
 
 class RowSampler:
@@ -84,8 +99,9 @@ class RowSampler:
             return "positive"
         if u in ctx.near:
             return "adjacent"
-        if ctx.threshold is not None and s > ctx.threshold:
-            return "relative_margin"
+        for name, cut in ctx.thresholds.items():
+            if s > cut:
+                return name
         if o.max_score is not None and s > o.max_score:
             return "max_score"
         if o.min_score is not None and s < o.min_score:
@@ -108,7 +124,7 @@ class RowSampler:
                 kept.append((u, s))
         return kept
 
-    def take(self, cands: np.ndarray, scores: np.ndarray) -> None:
+    def take(self, cands: np.ndarray, scores: np.ndarray, in_window: bool = True) -> None:
         """Visit the survivors of the cheap filters in seeded random order; the overlap test runs on each
         until the row is full (see the module docstring)."""
         survivors = self.cheap_filters(cands, scores)
@@ -120,6 +136,10 @@ class RowSampler:
                 self.counts.dropped["overlap"] += 1
             else:
                 self.chosen.append((u, s))
+                if in_window:
+                    self.counts.in_window += 1
+                else:
+                    self.counts.widened += 1
 
     def negatives(self) -> list[tuple[int, float]]:
         return sorted(self.chosen, key=lambda x: -x[1])

@@ -35,7 +35,14 @@ class MineOptions:
     seed: int = option(42, help="Seed of the per-row sampling (same seed, same output).")
     relative_margin: float | None = option(0.05, check=_fraction,
                                            help="Drop candidates scoring above (1 - m) x the positive's score "
-                                                "(NV-Retriever TopK-PercPos); 0 or null turns it off.")
+                                                "(NV-Retriever TopK-PercPos); 0 or null turns it off. Depends on "
+                                                "the model's score scale (see scaled_margin).")
+    absolute_margin: float | None = option(None, help="Drop candidates scoring above the positive's score minus "
+                                           "this (sentence-transformers' absolute_margin); null turns it off.")
+    scaled_margin: float | None = option(None, help="Scale-free margin: drop candidates scoring above the "
+                                         "positive's score minus m x the model's score spread (the standard "
+                                         "deviation of the window's candidate scores over all rows), so m means the "
+                                         "same for models whose cosines live on different scales; null turns it off.")
     min_score: float | None = option(None, help="Drop candidates scoring below this.")
     max_score: float | None = option(None, help="Drop candidates scoring above this.")
     keep_existing: bool = option(False, help="Add to existing 'neg' lists instead of replacing them.")
@@ -49,8 +56,8 @@ class MineOptions:
                                       "the positive's text (never a negative).")
     exact_max: int = option(EXACT_MAX, help="Unique chunks up to which the search is exact (IndexFlatIP); "
                             "HNSW beyond.")
-    widen: bool = option(True, help="A row short of negatives searches past the window's last rank (doubling) "
-                         "until it has enough.")
+    widen: bool = option(False, help="A row short of negatives searches past the window's last rank (doubling) "
+                         "until it has enough; the share of negatives from inside the window is reported.")
     cache_path: str | None = option(None, path=True, help="Embedding cache (default "
                                     "$KIT_CACHE_DIR/embeddings.sqlite).")
     progress: bool = option(True, yaml=False, help="Show progress bars.")

@@ -121,6 +121,14 @@ class RowTally:
     widened: int = 0
     short: int = 0
     empty: int = 0
+    spread: float = 0.0
+
+
+def score_spread(window_scores: np.ndarray) -> float:
+    """The model's score spread: standard deviation of the window's candidate scores over all rows (the unit of
+    ``scaled_margin``; cosines of one model may all lie in 0.78-0.97, of another in 0.2-0.9)."""
+    v = window_scores[np.isfinite(window_scores)]
+    return float(v.std()) if v.size else 0.0
 
 
 def _widen(sampler: RowSampler, index, qv: np.ndarray, upper: int, first: int, n_corpus: int) -> None:
@@ -128,7 +136,7 @@ def _widen(sampler: RowSampler, index, qv: np.ndarray, upper: int, first: int, n
         new_upper = min(upper * 2, n_corpus)
         s2, i2 = search(index, qv[None, :], new_upper)
         start = max(upper, first - 1)
-        sampler.take(i2[0, start:new_upper], s2[0, start:new_upper])
+        sampler.take(i2[0, start:new_upper], s2[0, start:new_upper], in_window=False)
         upper = new_upper
 
 
@@ -159,10 +167,11 @@ def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Coun
     index, _, all_scores, all_ids = ranked
     k, n_corpus = all_ids.shape[1], len(inp.corpus.texts)
     pos_vec = (lambda t: vec.corpus[inp.corpus.u_of_text[t]] if t in inp.corpus.u_of_text else vec.extra[t])
+    tally.spread = score_spread(all_scores[:, first - 1:k])
     out_rows = []
     for ri, (n, r) in enumerate(tqdm(inp.rows, desc="mining", unit="row", disable=not opts.progress or None)):
         qi = vec.query_index[r["query"]]
-        ctx = row_context(inp.corpus, r, inp.pos_ids[ri], vec.queries[qi], pos_vec, opts)
+        ctx = row_context(inp.corpus, r, inp.pos_ids[ri], vec.queries[qi], pos_vec, opts, tally.spread)
         tally.pos_scores += ctx.pos_scores
         tally.pos_rank1 += int(all_ids[qi, 0] in ctx.positives)
         sampler = RowSampler(inp.corpus, ctx, opts, counts, r)
@@ -199,7 +208,10 @@ def collect_stats(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: 
         "negative_scores": percentiles(tally.neg_scores),
         "positive_at_rank1": round(tally.pos_rank1 / n_rows, 4),
         "window": {"first": first, "last": last, "candidates_examined": counts.examined,
-                   "overlap_tests": counts.overlap_tests},
+                   "overlap_tests": counts.overlap_tests, "negatives_in_window": counts.in_window,
+                   "negatives_past_window": counts.widened,
+                   "share_in_window": round(counts.in_window / max(1, counts.in_window + counts.widened), 4)},
+        "score_spread": round(tally.spread, 4),
         "filters_dropped": {f: counts.dropped.get(f, 0) for f in FILTERS},
         "index": {"type": ranked[1], "unique_chunks": len(inp.corpus.texts), "chunks": len(inp.corpus.u_of_id)},
         "embedding": {**vec.stats, "namespace": vec.encoder.namespace},

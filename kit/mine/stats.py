@@ -30,7 +30,10 @@ def format_stats(s: dict) -> str:
         f"  positive scores: {_dist(s['positive_scores'])}",
         f"  negative scores: {_dist(s['negative_scores'])}",
         f"  window ranks {s['window']['first']}-{s['window']['last']}: {s['window']['candidates_examined']} candidates;"
-        " dropped: " + ", ".join(f"{k} {v}" for k, v in f.items()),
+        " dropped: " + ", ".join(f"{k} {v}" for k, v in f.items() if v or k in ("relative_margin", "overlap")),
+        f"  negatives from inside the window: {s['window']['negatives_in_window']} "
+        f"({s['window']['share_in_window']:.0%}), past it (widened): {s['window']['negatives_past_window']}; "
+        f"score spread {s['score_spread']:.3f}",
         f"  rows widened: {s['rows_widened']}, still short of {s['negatives_requested']}: "
         f"{s['rows_short_of_negatives']}, without any negative (not written): {s['rows_without_negatives']}, "
         f"bad rows: {s['rows_bad']}",
