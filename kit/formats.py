@@ -224,9 +224,24 @@ def load_eval(path, max_queries: int | None = None, seed: int = 0, passage_title
                    problems=[str(e) for e in report.errors], dropped=dropped)
 
 
-def write_eval(out_dir, chunks, queries: list[dict], qrels: list[dict]) -> Path:
-    """FlagEmbedding's custom-eval layout; ``test_qrels.jsonl`` last, so its presence marks a whole set."""
+EVAL_INFO = "kit_eval.json"   # beside an eval set: where its questions come from (read by the report)
+
+
+def read_eval_info(eval_dir) -> dict:
+    """kit split's note on an eval set's questions: {questions: real|generated, generators, holdout, source}."""
+    from .io import read_json
+
+    path = Path(eval_dir) / EVAL_INFO
+    return read_json(path) if path.exists() else {"questions": "unknown"}
+
+
+def write_eval(out_dir, chunks, queries: list[dict], qrels: list[dict], info: dict | None = None) -> Path:
+    """FlagEmbedding's custom-eval layout (+ ``kit_eval.json``, ``info``); ``test_qrels.jsonl`` last, so its
+    presence marks a whole set."""
     out_dir = Path(out_dir)
+    if info is not None:
+        from .io import write_json
+        write_json(out_dir / EVAL_INFO, info)
     write_jsonl(out_dir / "corpus.jsonl",
                 ({"id": c["id"], "title": c.get("title") or "", "text": c["text"]} for c in chunks))
     write_jsonl(out_dir / "test_queries.jsonl", queries)

@@ -78,3 +78,54 @@ def rejection_threshold(pos: np.ndarray, neg: np.ndarray) -> dict:
     i = int(np.argmax(j))
     return {"threshold": round(float(cands[i]), 4), "tpr": round(float(tpr[i]), 4), "fpr": round(float(fpr[i]), 4),
             "method": "youden_j"}
+
+
+def per_query(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], query_ids: list[str],
+              k: int = 10) -> dict[str, list[float]]:
+    """Reciprocal rank@k and recall@k of each query (in ``query_ids`` order): what the paired bootstrap
+    resamples."""
+    rr, rec = [], []
+    for q in query_ids:
+        rel = {d for d, r in qrels[q].items() if r > 0}
+        ranked = [d for d, _ in sorted(run.get(q, {}).items(), key=lambda x: -x[1])][:k]
+        first = next((i for i, d in enumerate(ranked) if d in rel), None)
+        rr.append(0.0 if first is None else 1.0 / (first + 1))
+        rec.append(len(rel & set(ranked)) / len(rel) if rel else 0.0)
+    return {f"mrr@{k}": [round(x, 6) for x in rr], f"recall@{k}": [round(x, 6) for x in rec]}
+
+
+def paired_bootstrap(base: list[float], other: list[float], n: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> dict:
+    """The difference and the ratio of two models' means over the same questions, each with a percentile
+    interval from ``n`` paired resamples of the questions (the same resampled questions for both models, so
+    question difficulty cancels out). Written with numpy because the resampling is three lines and scipy's
+    ``bootstrap`` does not resample a ratio of paired means directly."""
+    a, b = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError("paired bootstrap needs the same non-empty set of questions for both models")
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n, len(a)))
+    ma, mb = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    diff = mb - ma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ma > 0, mb / ma, np.nan)
+    out = {"n_questions": int(len(a)), "resamples": n, "level": level,
+           "base": round(float(a.mean()), 6), "other": round(float(b.mean()), 6),
+           "diff": round(float(b.mean() - a.mean()), 6),
+           "diff_lo": round(float(np.percentile(diff, lo_q)), 6), "diff_hi": round(float(np.percentile(diff, hi_q)), 6)}
+    if a.mean() > 0:
+        out.update({"ratio": round(float(b.mean() / a.mean()), 4),
+                    "ratio_lo": round(float(np.nanpercentile(ratio, lo_q)), 4),
+                    "ratio_hi": round(float(np.nanpercentile(ratio, hi_q)), 4)})
+    out["significant"] = bool(out["diff_lo"] > 0 or out["diff_hi"] < 0)
+    return out
+
+
+def mean_interval(values: list[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of one model's mean (for the results table)."""
+    v = np.asarray(values, dtype=np.float64)
+    if not len(v):
+        return (0.0, 0.0)
+    means = v[np.random.default_rng(seed).integers(0, len(v), size=(n, len(v)))].mean(axis=1)
+    return (round(float(np.percentile(means, 100 * (1 - level) / 2)), 6),
+            round(float(np.percentile(means, 100 * (1 + level) / 2)), 6))

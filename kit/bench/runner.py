@@ -22,7 +22,7 @@ from ..formats import EvalSet, load_eval
 from ..io import KitError, read_json, write_json
 from ..options import option
 from ..search import top_k
-from .metrics import evaluate, rejection_threshold, run_from_ranking
+from .metrics import evaluate, per_query, rejection_threshold, run_from_ranking
 
 INCLUDE = ("base", "finetuned", "merged", "adapters", "bm25")
 
@@ -114,9 +114,15 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
     for qi, qid in enumerate(es.query_ids):
         wrong = [float(scores[qi][r]) for r, di in enumerate(idx[qi]) if es.doc_ids[int(di)] not in es.qrels[qid]]
         neg_scores += wrong[:opts.hard_negatives]
-    metrics = evaluate(run_from_ranking(es.query_ids, es.doc_ids, idx), es.qrels, ks)
+    run = run_from_ranking(es.query_ids, es.doc_ids, idx)
+    metrics = evaluate(run, es.qrels, ks)
     delta = {k: provider.stats[k] - before.get(k, 0) for k in provider.stats}
-    return {"metrics": metrics, "seconds": round(seconds, 2), "encoded": int(delta.get("encoded", 0)),
+    # Per question (same order as the set's query_ids): what the paired bootstrap of the report resamples, and
+    # the top passages for the examples where two models disagree.
+    per_q = per_query(run, es.qrels, es.query_ids, 10 if 10 in ks else max(ks))  # the report's main metric
+    per_q["top"] = [[es.doc_ids[int(d)] for d in row[:3] if d >= 0] for row in idx]
+    return {"metrics": metrics, "per_query": per_q, "seconds": round(seconds, 2),
+            "encoded": int(delta.get("encoded", 0)),
             "cached": int(delta.get("cached", 0)), "tokens": int(delta.get("tokens", 0)),
             "encode_seconds": round(float(delta.get("encode_seconds", 0.0)), 2),
             "similarity": {"positives": _hist_summary(pos_scores), "hard_negatives": _hist_summary(neg_scores),
@@ -207,6 +213,7 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions) -> dict:
 def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | None = None) -> dict:
     """Benchmark ``models`` ({name: provider spec}) on ``eval_dir`` (and ``options.general``); write
     results.json, report.md and report.html to ``out_dir``; return the results."""
+    from .evidence import disagreements, eval_info, lexical_overlap
     from .report import recommend, write_report
 
     opts = options or BenchOptions()
@@ -229,7 +236,11 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
         results["models"][name] = bench_model(name, spec, sets, opts)
     results["seconds"] = round(time.perf_counter() - t_all, 2)
     results["baseline"] = opts.baseline if opts.baseline in models else next(iter(models))
+    results["eval_info"] = {**eval_info(eval_dir), "lexical_overlap": lexical_overlap(sets["domain"])}
     results["recommendation"] = recommend(results)
+    pick = results["recommendation"].get("recommended") or results["recommendation"]["best_quality"]
+    results["examples"] = {"models": [results["baseline"], pick],
+                           "rows": disagreements(results, sets["domain"], results["baseline"], pick)}
     out = Path(out_dir)
     write_json(out / "results.json", results)
     write_report(results, out)

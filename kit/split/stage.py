@@ -26,14 +26,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..formats import read_corpus, read_pairs, write_corpus, write_eval, write_training_rows
+from ..formats import EVAL_INFO, read_corpus, read_pairs, write_corpus, write_eval, write_training_rows
 from ..io import KitError, ReadReport, write_json
 from .options import SplitOptions
 from .questions import ChunkIndex, read_questions
 from .sides import attach_chunks, choose_sides, drop_eval_questions, group_eval, question_pairs, remove_leaks, \
     train_corpus
-
-EVAL_INFO = "kit_eval.json"
 
 
 @dataclass
@@ -137,9 +135,9 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     stats = _stats(opts, mode, pairs, train_rows, queries, qrels, grouped, chunks, kept_chunks, eval_docs,
                    mislabelled, leakage, unmatched, dup, problems)
     # Eval first, train last: train.jsonl's presence marks a finished split.
-    write_eval(eval_dir, chunks, queries, qrels)
-    write_json(eval_dir / EVAL_INFO, {"questions": stats["eval_questions"], "holdout": mode,
-                                      "generators": stats["eval_generators"], "source": opts.eval_queries})
+    write_eval(eval_dir, chunks, queries, qrels, info={"questions": stats["eval_questions"], "holdout": mode,
+                                                       "generators": stats["eval_generators"],
+                                                       "source": opts.eval_queries})
     write_corpus(out_dir / "train_corpus.jsonl", kept_chunks)
     write_training_rows(train_path, ({k: v for k, v in p.items() if k != "docs"} for p in train_rows))
     stats_path = out_dir / "split_stats.json"
