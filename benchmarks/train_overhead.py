@@ -115,7 +115,7 @@ def main() -> None:
     # On a shared, loaded machine the end-to-end times above swing by +-50 %; the kit's own work can also be
     # timed directly: a `--dry-run` process (startup, config, data check, command) plus finishing the
     # output folder (sentence-transformers files, kit_model.json, manifest fields).
-    from kit.train import finish_output, git_revision, package_versions
+    from kit.modelfolder import finish_output, git_revision, package_versions
     dry_times, finish_times = [], []
     for i in range(a.repeats):
         dry_times.append(timed([sys.executable, "-c", KIT_LAUNCHER, str(REPO / "kit" / "cli"), "train",
