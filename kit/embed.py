@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .io import KitError, cache_dir, stable_hash
-from .registry import ModelSpec, resolve
+from .registry import ModelSpec, ensure_available, resolve
 
 def default_cache_path() -> Path:
     return cache_dir() / "embeddings.sqlite"
@@ -206,12 +206,14 @@ class LocalEncoder:
         if self._model is None:
             import torch
             from transformers import AutoModel, AutoTokenizer
+            ensure_available(self.spec.name_or_path)   # a missing folder or unknown id: one line, no traceback
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.spec.name_or_path)
+                # fp32 whatever the folder stores (bf16/fp16 model folders): precision is chosen per encode
                 self._model = AutoModel.from_pretrained(self.spec.name_or_path, dtype=torch.float32)
-            except OSError as e:
-                raise KitError(f"cannot load model {self.spec.name_or_path!r}: {e}. Offline, pass a local "
-                               f"folder (e.g. ../shared/models/zh-e5-small).") from None
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise KitError(f"cannot load model {self.spec.name_or_path!r}: {first[:300]}") from None
             self._model.eval().to(self.device)
             if self.precision == "fp16":
                 self._model.half()

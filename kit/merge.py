@@ -18,10 +18,11 @@ from pathlib import Path
 
 from .formats import read_training_rows
 from .io import KitError, ReadReport, write_json
-from .registry import resolve, write_kit_model
-from .modelfolder import HEAD_FILES, MANIFEST_FILE, git_revision, local_model_dir, now, package_versions, \
-    write_sentence_transformers_files
+from .modelcard import write_card
+from .modelfolder import HEAD_FILES, MANIFEST_FILE, SAVE_DTYPES, cast_weights, git_revision, local_model_dir, now, \
+    package_versions, save_dtype_for, stored_dtype, write_sentence_transformers_files
 from .options import option, validated
+from .registry import ensure_available, resolve, write_kit_model
 
 
 def _unit(v) -> str | None:
@@ -44,6 +45,9 @@ class MergeOptions:
     max_input_length: int = option(512, help="Token limit of the example texts (auto).")
     neg_number: int = option(7, help="Negatives per example row (auto).")
     seed: int = option(42, help="Seed of the example sampling (auto).")
+    save_dtype: str = option("auto", choices=SAVE_DTYPES,
+                             help="dtype of the merged weights (averaged in fp32 either way); auto = the dtype the "
+                                  "fine-tuned model is stored in (kit train saves it in its training precision).")
 
 
 @dataclass
@@ -96,7 +100,7 @@ def merge_heads(base: Path, finetuned: Path, output: Path, weight: float) -> lis
             done.append(head)
         elif ft_file.exists() or base_file.exists():
             src = ft_file if ft_file.exists() else base_file
-            print(f"[kit merge] {head} only in {src.parent}; copied unchanged")
+            print(f"[kit merge] {head} only in {src.parent}; copied unchanged", file=sys.stderr)
             shutil.copy2(src, output / head)
             done.append(head)
     return done
@@ -126,6 +130,28 @@ def load_examples(path, spec, count: int, neg_number: int, seed: int) -> tuple[l
     return examples, neg_number
 
 
+@contextlib.contextmanager
+def fp32_loading():
+    """LM_Cocktail 0.0.4 loads models with transformers' default dtype, which transformers 5 made "auto" (the
+    stored dtype): a bf16 fine-tuned model would be averaged in bf16, rounding at every step. Its loader is
+    pointed at fp32 for the merge, so the average is exact and the only rounding is the final cast (save_dtype)."""
+    import torch
+    from LM_Cocktail import utils
+    from transformers import AutoModel
+
+    original = utils.load_embedder
+
+    def load_embedder(model_name: str, trust_remote_code: bool):
+        return AutoModel.from_pretrained(model_name, trust_remote_code=trust_remote_code, device_map={"": "cpu"},
+                                         dtype=torch.float32)
+
+    utils.load_embedder = load_embedder
+    try:
+        yield
+    finally:
+        utils.load_embedder = original
+
+
 class _Tee(io.TextIOBase):
     def __init__(self, *streams):
         self.streams = streams
@@ -142,7 +168,8 @@ def _merge_one(base: str, finetuned: str, out: Path, weight: float | None, optio
 
     models = [finetuned, base]
     captured = io.StringIO()
-    with contextlib.redirect_stdout(_Tee(sys.stdout, captured)):
+    # LM_Cocktail prints its progress (and the weights it chose) to stdout: to stderr, where logs go, and read
+    with contextlib.redirect_stdout(_Tee(sys.stderr, captured)), fp32_loading():
         if weight is None:
             examples, neg_number = load_examples(options.example_data, spec, options.example_count,
                                                  options.neg_number, options.seed)
@@ -165,11 +192,15 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
     output = Path(output)
     if options.auto and not options.example_data:
         raise KitError("--auto needs --example-data FILE (a few query/pos/neg rows from your domain)")
+    ensure_available(base, "base model")
+    ensure_available(finetuned, "fine-tuned model")
     ft_spec = resolve(finetuned)
     base_spec = resolve(base)
     if ft_spec.family != base_spec.family:
         print(f"[kit merge] note: base looks like {base_spec.family}, fine-tuned like {ft_spec.family}; "
-              f"using the fine-tuned model's settings")
+              f"using the fine-tuned model's settings", file=sys.stderr)
+    ft_dir = local_model_dir(finetuned)   # a hub id not downloaded yet: LM_Cocktail fetches it; fp32 then
+    dtype = save_dtype_for(options.save_dtype, stored_dtype(ft_dir) if ft_dir is not None else None)
     weights: list[float | None] = [None] if options.auto else parse_weights(options.weights)
     outs = []
     for w in weights:
@@ -179,11 +210,10 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
         heads = merge_heads(_local_dir(base), _local_dir(finetuned), out, used) \
             if ft_spec.family == "bge-m3" else []
         spec = replace(ft_spec, name_or_path=str(out))
-        # LM_Cocktail just wrote CLS pooling and no prompts; write what the model really uses (and drop
-        # the model card it generated, which describes that CLS pooling).
-        (out / "README.md").unlink(missing_ok=True)
+        # LM_Cocktail just wrote CLS pooling and no prompts; write what the model really uses.
         write_sentence_transformers_files(out, spec)
         write_kit_model(out, spec)
+        stored = cast_weights(out, dtype)
         write_json(out / MANIFEST_FILE, {
             "stage": "merge",
             "method": "LM_Cocktail.mix_models_with_data" if options.auto else "LM_Cocktail.mix_models",
@@ -191,10 +221,11 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
             "weight_finetuned": used, "weight_base": 1 - used,
             "example_data": options.example_data if options.auto else None,
             "heads_merged": heads,
-            "family": spec.family, "pooling": spec.pooling,
+            "family": spec.family, "pooling": spec.pooling, "weights": stored,
             "packages": package_versions(), "git_revision": git_revision(),
             "started": started, "finished": now(),
         })
-        print(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base")
+        write_card(out)   # replaces the card LM_Cocktail's sentence-transformers save wrote (it says CLS pooling)
+        print(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base", file=sys.stderr)
         outs.append(out)
     return outs

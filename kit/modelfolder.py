@@ -2,15 +2,21 @@
 
 A folder leaves ``kit train`` / ``kit merge`` with the model's own weights and config, plus:
 ``kit_model.json`` (how the kit embeds with it: pooling, instructions, max length; see :mod:`kit.registry`),
-sentence-transformers' files with the model's real pooling and prompts, bge-m3's sparse/ColBERT heads, and
-``kit_manifest.json`` (how it was made: command, data, packages, git revision, times).
+sentence-transformers' files with the model's real pooling and prompts, bge-m3's sparse/ColBERT heads,
+``kit_manifest.json`` (how it was made: command, data, packages, git revision, times) and a model card
+(``README.md``, :mod:`kit.modelcard`). Weights are stored in the training dtype by default (:func:`cast_weights`):
+half the size of fp32 for fp16/bf16 training, which is the precision the model was trained in anyway.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
+import os
 import shutil
 import subprocess
+import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,7 +104,8 @@ def finish_output(output: Path, base_spec: ModelSpec) -> ModelSpec:
     if base_spec.family == "bge-m3":
         copied = carry_m3_heads(base_spec.name_or_path, output)
         if copied:
-            print(f"[kit train] sparse/ColBERT heads were not trained: copied {', '.join(copied)} from the base")
+            print(f"[kit train] sparse/ColBERT heads were not trained: copied {', '.join(copied)} from the base",
+                  file=sys.stderr)
     write_sentence_transformers_files(output, spec)
     write_kit_model(output, spec)
     return spec
@@ -130,3 +137,92 @@ def git_revision() -> str | None:
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------------------ stored dtype
+SAVE_DTYPES = ("auto", "fp32", "fp16", "bf16")
+TORCH_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+_SAFETENSORS = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp32"}
+
+
+def weight_files(folder) -> list[Path]:
+    """The model's own weight files (not the checkpoints' nor bge-m3's heads)."""
+    folder = Path(folder)
+    return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
+
+
+def stored_dtype(folder) -> str | None:
+    """fp32 / fp16 / bf16: the floating dtype most of a folder's weights are stored in (None: no weights)."""
+    from safetensors import safe_open
+
+    counts: Counter = Counter()
+    for f in weight_files(folder):
+        if f.suffix != ".safetensors":
+            return "fp32"   # pytorch_model.bin: what transformers wrote before safetensors, in practice fp32
+        with safe_open(str(f), "pt") as sf:
+            for k in sf.keys():
+                counts[_SAFETENSORS.get(sf.get_slice(k).get_dtype())] += 1
+    counts.pop(None, None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _cast_file(path: Path, target, safetensors_file: bool) -> tuple[int, int]:
+    """Cast the floating tensors of one weight file in place (atomically). Returns (bytes now, fp32 bytes)."""
+    import safetensors.torch
+    import torch
+
+    if safetensors_file:
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as sf:
+            meta = sf.metadata() or {}
+        state = safetensors.torch.load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    fp32_bytes = sum(v.numel() * (4 if v.is_floating_point() else v.element_size()) for v in state.values())
+    state = {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    if safetensors_file:
+        safetensors.torch.save_file(state, str(tmp), metadata={**meta, "format": meta.get("format", "pt")})
+    else:
+        torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path.stat().st_size, fp32_bytes
+
+
+def cast_weights(folder, dtype: str) -> dict:
+    """Store a finished model folder's weights (and bge-m3 heads) in ``dtype`` (fp32/fp16/bf16); config.json
+    says so, as transformers' own ``save_pretrained`` would. Returns {dtype, weights_bytes, fp32_bytes}."""
+    import torch
+
+    folder = Path(folder)
+    if dtype not in TORCH_NAMES:
+        raise ValueError(f"dtype must be one of {sorted(TORCH_NAMES)}, got {dtype!r}")
+    target = getattr(torch, TORCH_NAMES[dtype])
+    size = fp32 = 0
+    files = weight_files(folder)
+    for f in files:
+        a, b = _cast_file(f, target, f.suffix == ".safetensors")
+        size, fp32 = size + a, fp32 + b
+    for head in HEAD_FILES:
+        if (folder / head).exists():
+            a, b = _cast_file(folder / head, target, False)
+            size, fp32 = size + a, fp32 + b
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        idx = json.loads(index.read_text(encoding="utf-8"))
+        idx.setdefault("metadata", {})["total_size"] = sum(f.stat().st_size for f in files)
+        write_json(index, idx)
+    cfg_path = folder / "config.json"
+    if cfg_path.exists():
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg["dtype"] = TORCH_NAMES[dtype]
+        if "torch_dtype" in cfg:
+            cfg["torch_dtype"] = TORCH_NAMES[dtype]
+        write_json(cfg_path, cfg)
+    return {"dtype": dtype, "weights_bytes": size, "fp32_bytes": fp32}
+
+
+def save_dtype_for(requested: str, trained_in: str | None) -> str:
+    """``auto`` = the dtype the model was trained (or, for a merge, stored) in; fp32 when unknown."""
+    return (trained_in or "fp32") if requested == "auto" else requested
+

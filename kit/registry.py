@@ -61,6 +61,19 @@ class ModelSpec:
                       "--passage_instruction_format", "{}{}"]
         return flags
 
+    def flagembedding_kwargs(self) -> dict:
+        """The arguments FlagEmbedding needs to embed like the kit. ``FlagAutoModel.from_finetuned`` takes pooling
+        and instruction format from the folder's *name* only (its table of hub models) and ``FlagModel`` defaults
+        to CLS pooling, so a fine-tuned folder is loaded with these (kit_model.json and the model card carry them):
+        ``FlagAutoModel.from_finetuned(folder, **kwargs)``."""
+        kw = {"model_class": "encoder-only-m3" if self.family == "bge-m3" else "encoder-only-base",
+              "pooling_method": self.pooling, "normalize_embeddings": self.normalize,
+              "query_instruction_for_retrieval": self.query_instruction or None, "query_instruction_format": "{}{}",
+              "query_max_length": int(self.max_length), "passage_max_length": int(self.max_length)}
+        if self.passage_instruction:
+            kw.update(passage_instruction_for_retrieval=self.passage_instruction, passage_instruction_format="{}{}")
+        return kw
+
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("extra", None)
@@ -139,9 +152,14 @@ def resolve(name_or_path: str, **overrides) -> ModelSpec:
         if kit_cfg:
             kit_cfg = {k: v for k, v in kit_cfg.items() if k in ModelSpec.__dataclass_fields__}
             kit_cfg["name_or_path"] = name_or_path
+            if kit_cfg.get("family") not in FAMILIES:
+                raise _error(f"{path / KIT_MODEL_FILE}: 'family' must be one of {', '.join(FAMILIES)}, "
+                             f"got {kit_cfg.get('family')!r}")
             return replace(ModelSpec(**kit_cfg), **overrides) if overrides else ModelSpec(**kit_cfg)
         found = _inspect_folder(path)
     family = overrides.pop("family", None) or found.pop("family", None) or family_from_name(name_or_path) or "st"
+    if family not in FAMILIES:
+        raise _error(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
     params = dict(FAMILIES[family])
     params.update(found)
     params.update(overrides)
@@ -153,4 +171,51 @@ def write_kit_model(folder, spec: ModelSpec) -> None:
     from .io import write_json
     d = spec.to_json()
     d.pop("name_or_path", None)
+    d["flagembedding"] = spec.flagembedding_kwargs()   # for readers other than the kit (see the model card)
     write_json(Path(folder) / KIT_MODEL_FILE, d)
+
+
+def _error(message: str) -> Exception:
+    from .io import KitError
+    return KitError(message)
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _looks_like_path(name: str) -> bool:
+    """A hub id is ``name`` or ``owner/name``; anything else (``./x``, ``/abs``, ``a/b/c``, ``~/x``) is a path."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/")
+
+
+def ensure_available(name_or_path: str, what: str = "model") -> None:
+    """Raise one clear line (a KitError) unless ``name_or_path`` is a model folder, or a hub id that is cached
+    (offline) or can be fetched: instead of a traceback from deep inside transformers, torchrun or LM_Cocktail."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise _error(f"{what} {name}: the folder has no config.json (not a Hugging Face model folder)")
+        return
+    if path.exists():
+        raise _error(f"{what} {name}: is a file; expected a model folder or a Hugging Face model id")
+    if _looks_like_path(name):
+        raise _error(f"{what} {name}: no such folder")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise _error(f"{what} {name}: neither a folder nor a valid Hugging Face model id") from None
+    offline = _offline()
+    try:
+        hf_hub_download(name, "config.json", local_files_only=offline)
+    except Exception as e:  # noqa: BLE001 - every way of not getting it (missing, offline, 401, DNS) is one line
+        if offline:
+            raise _error(f"{what} {name}: not a local folder, and not in the Hugging Face cache while offline "
+                         f"(HF_HUB_OFFLINE=1); pass a model folder, or download it first") from None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _error(f"{what} {name}: not a local folder, and cannot be fetched from the Hugging Face Hub "
+                     f"({type(e).__name__}: {reason[:200]})") from None

@@ -73,3 +73,37 @@ def test_cls_pooling_for_bert(tiny_bert, tmp_path):
         h = model(**tok(["劳动合同"], return_tensors="pt")).last_hidden_state[:, 0]
     ref = torch.nn.functional.normalize(h, dim=-1).numpy()
     assert np.allclose(v, ref, atol=1e-5)
+
+
+def test_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
+    """Without KIT_CACHE_DIR the caches live under $XDG_CACHE_HOME/kit (the XDG base-directory rule), and a real
+    encode writes there."""
+    from kit.embed import default_cache_path
+    from kit.io import cache_dir
+
+    monkeypatch.delenv("KIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "kit"
+    assert default_cache_path() == tmp_path / "xdg" / "kit" / "embeddings.sqlite"
+    vec, _ = embed_with_cache("ns", ["a"], lambda b: np.ones((len(b), 2)), EmbeddingCache(), batch_size=4)
+    assert (tmp_path / "xdg" / "kit" / "embeddings.sqlite").exists() and vec.shape == (1, 2)
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "kit"
+    monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path / "own"))   # the kit's own variable wins
+    assert cache_dir() == tmp_path / "own"
+
+
+def test_missing_model_is_one_line(tmp_path, monkeypatch):
+    from kit.io import KitError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in (str(tmp_path / "gone"), "nobody/no-such-model"):
+        enc = LocalEncoder(name, cache=False, progress=False)
+        with pytest.raises(KitError) as e:
+            enc.encode(["x"])
+        assert "\n" not in str(e.value) and name in str(e.value)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(KitError, match="cannot load model"):
+        LocalEncoder(str(tmp_path / "broken"), cache=False, progress=False).encode(["x"])

@@ -98,3 +98,26 @@ def test_merge_rejects_bad_options(tmp_path):
         parse_weights("1.5")
     res = run_kit(["merge", "--base", "a", "--finetuned", "b", "-o", str(tmp_path / "o"), "--auto"])
     assert res.exit_code == 2 and "--example-data" in res.output
+
+
+def test_merge_saves_in_the_fine_tuned_dtype_after_an_fp32_average(tmp_path, tiny_bert):
+    """A bf16 fine-tuned model (kit train's output after bf16 training) merged with an fp32 base: LM_Cocktail is
+    made to average in fp32, so every merged weight is the exact fp32 average rounded once to bf16."""
+    from kit.modelfolder import cast_weights, stored_dtype
+
+    base = tmp_path / "e5-tiny"
+    shutil.copytree(tiny_bert, base)
+    ft = fake_finetune(base, tmp_path / "e5-tiny-ft")
+    cast_weights(ft, "bf16")
+    out = tmp_path / "merged"
+    res = run_kit(["merge", "--base", str(base), "--finetuned", str(ft), "-o", str(out), "--weights", "0.3"])
+    assert res.exit_code == 0, res.output
+    assert stored_dtype(out) == "bf16" and json.loads((out / "kit_manifest.json").read_text())["weights"]["dtype"] == "bf16"
+    b, f, m = (load_file(p / "model.safetensors") for p in (base, ft, out))
+    for k, v in m.items():
+        if v.is_floating_point():
+            assert torch.equal(v, (0.3 * f[k].float() + 0.7 * b[k].float()).to(torch.bfloat16)), k
+    assert "| weights | bf16" in (out / "README.md").read_text() and "Merged with LM_Cocktail" in (out / "README.md").read_text()
+    res = run_kit(["merge", "--base", str(base), "--finetuned", str(ft), "-o", str(tmp_path / "m32"), "--weights", "0.3",
+                   "--save-dtype", "fp32"])
+    assert res.exit_code == 0 and stored_dtype(tmp_path / "m32") == "fp32"

@@ -49,3 +49,47 @@ def test_training_flags_keep_inference_inputs():
     e5 = resolve("intfloat/multilingual-e5-small").training_flags()
     assert e5[e5.index("--passage_instruction_for_retrieval") + 1] == "passage: "
     assert e5[e5.index("--sentence_pooling_method") + 1] == "mean"
+
+
+def test_missing_or_unknown_models_are_one_clear_line(tmp_path, zh_e5_path, monkeypatch):
+    import pytest
+
+    from kit.io import KitError
+    from kit.registry import ensure_available
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ensure_available(str(zh_e5_path))                                    # a model folder: fine
+    cases = {str(tmp_path / "nope"): "no such folder",                   # a path that is not there
+             "./models/ft": "no such folder",
+             "a/b/c": "no such folder",                                  # not a hub id either
+             "nobody/no-such-model": "not in the Hugging Face cache while offline",
+             "bad id!": "neither a folder nor a valid Hugging Face model id",
+             str(tmp_path): "has no config.json"}                        # a folder, not a model
+    (tmp_path / "file.txt").write_text("x")
+    cases[str(tmp_path / "file.txt")] = "is a file"
+    for name, why in cases.items():
+        with pytest.raises(KitError, match=why) as e:
+            ensure_available(name, "base model")
+        assert "\n" not in str(e.value) and str(e.value).startswith(f"base model {name}")
+
+
+def test_broken_kit_model_file_is_named(tmp_path):
+    import pytest
+
+    from kit.io import KitError
+
+    (tmp_path / "kit_model.json").write_text(json.dumps({"pooling": "mean"}))
+    with pytest.raises(KitError, match="kit_model.json: 'family' must be one of"):
+        resolve(str(tmp_path))
+    with pytest.raises(KitError, match="unknown model family 'bert'"):
+        resolve("x", family="bert")
+
+
+def test_kit_model_file_carries_flagembedding_arguments(tmp_path, zh_e5_path):
+    write_kit_model(tmp_path, resolve(str(zh_e5_path)))
+    kw = json.loads((tmp_path / "kit_model.json").read_text())["flagembedding"]
+    assert kw == {"model_class": "encoder-only-base", "pooling_method": "mean", "normalize_embeddings": True,
+                  "query_instruction_for_retrieval": "query: ", "query_instruction_format": "{}{}",
+                  "query_max_length": 512, "passage_max_length": 512,
+                  "passage_instruction_for_retrieval": "passage: ", "passage_instruction_format": "{}{}"}
+    assert resolve("BAAI/bge-m3").flagembedding_kwargs()["model_class"] == "encoder-only-m3"

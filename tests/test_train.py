@@ -84,7 +84,7 @@ def write_config(path: Path, model: Path, data: Path, output: Path, **args) -> P
 def manual_embeddings(folder: Path, texts: list[str], pooling: str) -> np.ndarray:
     from transformers import AutoModel, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder)).eval()
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
     with torch.no_grad():
         enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
         hidden = model(**enc).last_hidden_state
@@ -97,27 +97,37 @@ def manual_embeddings(folder: Path, texts: list[str], pooling: str) -> np.ndarra
 
 
 def check_loads_everywhere(folder: Path, pooling: str, query_prompt: str) -> None:
-    """sentence-transformers and FlagEmbedding both load ``folder`` and pool like the manual computation."""
+    """sentence-transformers and FlagEmbedding (FlagModel / BGEM3FlagModel, and FlagAutoModel with the arguments the
+    folder carries) load ``folder`` and pool like the manual computation; the folder has its model card."""
+    from FlagEmbedding import FlagAutoModel
     from sentence_transformers import SentenceTransformer
     texts = TEXTS[:3]
     want = manual_embeddings(folder, texts, pooling)
-    st = SentenceTransformer(str(folder), device="cpu")
+    st = SentenceTransformer(str(folder), device="cpu", model_kwargs={"dtype": torch.float32})
     assert st.get_embedding_dimension() == want.shape[1]
     np.testing.assert_allclose(st.encode(texts, normalize_embeddings=False), want, atol=1e-5)
     assert (st.prompts.get("query") or "") == query_prompt
     spec = resolve(str(folder))
     assert spec.pooling == pooling and spec.query_instruction == query_prompt
+    kw = json.loads((folder / "kit_model.json").read_text())["flagembedding"]
+    auto = FlagAutoModel.from_finetuned(str(folder), **kw, use_fp16=False, devices="cpu")
     if spec.family == "bge-m3":
         from FlagEmbedding import BGEM3FlagModel
         fm = BGEM3FlagModel(str(folder), use_fp16=False, devices="cpu")
         out = fm.encode(texts, return_dense=True, return_sparse=True, return_colbert_vecs=True)
         np.testing.assert_allclose(out["dense_vecs"], want, atol=1e-5)
         assert len(out["lexical_weights"]) == 3 and len(out["colbert_vecs"]) == 3
+        np.testing.assert_allclose(auto.encode_corpus(texts)["dense_vecs"], want, atol=1e-5)
     else:
         from FlagEmbedding import FlagModel
         fm = FlagModel(str(folder), pooling_method=spec.pooling, use_fp16=False, devices="cpu",
                        query_instruction_for_retrieval=spec.query_instruction or None)
         np.testing.assert_allclose(fm.encode_corpus(texts), want, atol=1e-5)
+        # FlagAutoModel with the folder's arguments adds the passage instruction (e5: "passage: ") as the kit does
+        want_p = manual_embeddings(folder, [spec.passage_text(t) for t in texts], pooling)
+        np.testing.assert_allclose(auto.encode_corpus(texts), want_p, atol=1e-5)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "## Use it" in card and "FlagAutoModel.from_finetuned" in card and f"| pooling | {pooling} |" in card
 
 
 # ------------------------------------------------------------------------------------ no launch
@@ -141,7 +151,7 @@ def test_dry_run_flags_per_family(tmp_path, tiny_bert, tiny_xlmr, monkeypatch):
     assert f"--query_instruction_for_retrieval {shlex.quote(BGE_ZH_INSTRUCTION)} " in line
     assert "--sentence_pooling_method cls" in line
     assert "--use_cpu True" in line and "--fp16" not in line and "--deepspeed" not in line
-    assert "no CUDA" in res.output
+    assert "no CUDA" in res.stderr and line in res.stdout   # the command is the dry run's result: stdout
     assert "--overwrite_output_dir" not in line and "--warmup_ratio" not in line
     assert "--warmup_steps 1" in line               # 0.5 x max_steps 2
     assert not (tmp_path / "out").exists()          # dry run trains nothing
@@ -249,20 +259,28 @@ def test_train_bge_loads_everywhere_and_resumes(tmp_path, tiny_bert):
 
 @pytest.mark.slow
 def test_train_m3_carries_base_heads(tmp_path, tiny_xlmr):
+    """bge-m3 with bf16 mixed precision (on CPU too): heads carried from the base, everything saved in bf16 (the
+    training dtype), the checkpoint left as the trainer wrote it, and the folder loads everywhere."""
+    from kit.modelfolder import stored_dtype
     data = write_train_data(tmp_path / "train.jsonl")
     m3 = named_copy(tiny_xlmr, tmp_path / "bge-m3-tiny")
     add_m3_heads(m3)
     out = tmp_path / "m3-ft"
-    cfg = write_config(tmp_path / "c.yaml", m3, data, out)
+    cfg = write_config(tmp_path / "c.yaml", m3, data, out, bf16=True)
     res = run_kit(["train", "--config", str(cfg)])
     assert res.exit_code == 0, res.output
-    assert "-m FlagEmbedding.finetune.embedder.encoder_only.m3" in res.output
-    assert "copied colbert_linear.pt, sparse_linear.pt from the base" in res.output
+    assert "-m FlagEmbedding.finetune.embedder.encoder_only.m3" in res.stderr
+    assert "copied colbert_linear.pt, sparse_linear.pt from the base" in res.stderr
+    assert res.stdout.strip().splitlines()[-1].startswith(f"model written to {out} (bf16 weights")
+    assert stored_dtype(out) == "bf16" and stored_dtype(out / "checkpoint-2") == "fp32"
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    manifest = json.loads((out / "kit_manifest.json").read_text())
+    assert manifest["training_dtype"] == "bf16" and manifest["weights"]["dtype"] == "bf16"
     for head in ("colbert_linear.pt", "sparse_linear.pt"):
         a, b = torch.load(out / head), torch.load(m3 / head)
-        assert all(torch.equal(a[k], b[k]) for k in b)
+        assert all(torch.equal(a[k], b[k].to(torch.bfloat16)) for k in b)
     # The encoder itself did train.
     from safetensors.torch import load_file
     trained, base = load_file(out / "model.safetensors"), load_file(m3 / "model.safetensors")
-    assert any(not torch.equal(trained[k], base[k]) for k in base if k in trained)
+    assert any(not torch.equal(trained[k], base[k].to(trained[k].dtype)) for k in base if k in trained)
     check_loads_everywhere(out, "cls", "")

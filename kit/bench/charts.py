@@ -1,9 +1,17 @@
 """The report's charts as embedded PNGs (so the report is one file): quality per model, quality vs cost and
-vs latency, similarity distributions of gold vs hard-negative passages."""
+vs latency, similarity distributions of gold vs hard-negative passages.
+
+A chart is drawn only when it can say something: quality vs cost needs two models with a known price, one of
+them paid (when every model is self-hosted it would be an empty axis at x = 0), quality vs latency needs two
+timed models; :func:`omitted_charts` says what was left out and why, for the report. Point labels are moved
+apart with adjustText (overlapping names were unreadable). Chinese labels need a CJK font: one is looked for
+among the system's fonts (also when matplotlib's font cache predates its installation); without one, labels
+fall back to ASCII and :data:`CJK_FONT_HINT` says how to get one."""
 from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 from .recommend import main_metric, metric_of
 
@@ -31,17 +39,36 @@ def chart_labels(names: list[str]) -> list[str]:
 
 
 _CJK_FONT: list[bool] = []
+CJK_FONT_HINT = ("no CJK font found, so Chinese model names are shown in ASCII in the charts; install one "
+                 "(Debian/Ubuntu: apt-get install fonts-noto-cjk) and re-run kit bench")
+_CJK_NAMES = ("CJK", "Noto Sans SC", "Noto Sans CJK", "Source Han", "WenQuanYi", "SimHei", "Microsoft YaHei",
+              "PingFang", "Hei")
 
 
 def has_cjk_font() -> bool:
+    """Is a CJK font available to matplotlib (and made its first sans-serif choice)? Fonts installed after
+    matplotlib built its font cache are missing from it, so the system's font files are searched too."""
     if not _CJK_FONT:
         from matplotlib import font_manager
-        names = {f.name for f in font_manager.fontManager.ttflist}
-        cjk = [n for n in names if any(k in n for k in ("CJK", "Noto Sans SC", "WenQuanYi", "SimHei", "Hei"))]
+
+        def found() -> list[str]:
+            return sorted({f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in _CJK_NAMES)})
+
+        cjk = found()
+        if not cjk:
+            for path in font_manager.findSystemFonts():
+                if any(k.replace(" ", "").lower() in Path(path).name.lower() for k in ("CJK", "wqy", "SourceHan")):
+                    try:
+                        font_manager.fontManager.addfont(path)
+                    except (OSError, RuntimeError, ValueError):
+                        continue
+            cjk = found()
         _CJK_FONT.append(bool(cjk))
         if cjk:
             import matplotlib
-            matplotlib.rcParams["font.sans-serif"] = cjk + list(matplotlib.rcParams["font.sans-serif"])
+            sans = [n for n in cjk if "Sans" in n or "Hei" in n] or cjk
+            matplotlib.rcParams["font.sans-serif"] = sans + list(matplotlib.rcParams["font.sans-serif"])
+            matplotlib.rcParams["axes.unicode_minus"] = False   # CJK fonts often lack U+2212
     return _CJK_FONT[0]
 
 
@@ -67,22 +94,53 @@ def _quality_chart(results: dict, names: list[str], labels: list[str], metric: s
     return _png(fig)
 
 
-def _scatter_chart(results: dict, names, labels, metric: str, x_of, xlabel: str, title: str) -> str:
+def scatter_figure(points: list[dict], xlabel: str, ylabel: str, title: str):
+    """A quality scatter: ``points`` are {x, y, label, xerr: (lo, hi) or None, flag: bool}. Labels are moved
+    apart by adjustText; a flagged point (e.g. latency taken on a busy machine) is drawn hollow and marked."""
     import matplotlib.pyplot as plt
+    from adjustText import adjust_text
 
-    models = results["models"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for n, lab in zip(names, labels):
-        x = x_of(models[n])
-        if x is None:
-            continue
-        y = metric_of(models[n], "domain", metric) or 0
-        ax.scatter(x, y, s=50)
-        ax.annotate(lab, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(6.0, 3.9))
+    texts = []
+    for p in points:
+        if p.get("xerr"):
+            lo, hi = p["xerr"]
+            ax.errorbar(p["x"], p["y"], xerr=[[max(0.0, p["x"] - lo)], [max(0.0, hi - p["x"])]], fmt="none",
+                        ecolor="0.6", capsize=3, linewidth=1)
+        ax.scatter(p["x"], p["y"], s=50, facecolors="none" if p.get("flag") else "C0", edgecolors="C0", zorder=3)
+        texts.append(ax.text(p["x"], p["y"], p["label"] + (" (busy CPU)" if p.get("flag") else ""), fontsize=8))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{metric} (domain)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    return _png(fig)
+    ax.margins(x=0.15, y=0.15)
+    if len(texts) > 1:
+        adjust_text(texts, ax=ax, x=[p["x"] for p in points], y=[p["y"] for p in points],
+                    arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))
+    return fig
+
+
+def _points(results: dict, names, labels, metric: str, x_of) -> list[dict]:
+    out = []
+    for n, lab in zip(names, labels):
+        x = x_of(results["models"][n])
+        if x is not None:
+            out.append({"x": x[0], "xerr": x[1], "flag": x[2], "y": metric_of(results["models"][n], "domain", metric)
+                        or 0, "label": lab})
+    return out
+
+
+def _price(e: dict):
+    p = e.get("price_per_1m_tokens_usd")
+    return None if p is None else (float(p), None, False)
+
+
+def _latency(e: dict):
+    lat = e.get("latency") or {}
+    if lat.get("p50_ms") is None:
+        return None
+    spread = (lat["p5_ms"], lat["p95_ms"]) if lat.get("p5_ms") is not None and lat.get("p95_ms") is not None \
+        else None
+    return (float(lat["p50_ms"]), spread, bool(lat.get("busy")))
 
 
 def _similarity_chart(results: dict, names, labels) -> str:
@@ -112,6 +170,20 @@ def _similarity_chart(results: dict, names, labels) -> str:
     return _png(fig)
 
 
+def omitted_charts(results: dict) -> dict[str, str]:
+    """{chart: why it is not drawn} for the charts that would be empty or meaningless in this run."""
+    models = results["models"].values()
+    priced = [_price(e) for e in models if _price(e) is not None]
+    timed = [e for e in models if _latency(e) is not None]
+    out = {}
+    if len(priced) < 2 or not any(p[0] > 0 for p in priced):
+        out["cost"] = ("quality vs cost: every model with a known price is self-hosted (no per-token fee), so "
+                       "there is no cost axis to compare on" if priced else "quality vs cost: no model has a known price")
+    if len(timed) < 2:
+        out["latency"] = "quality vs latency: fewer than two models were timed (sparse models such as BM25 are not)"
+    return out
+
+
 def charts(results: dict) -> dict[str, str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -119,12 +191,15 @@ def charts(results: dict) -> dict[str, str]:
     metric = main_metric(results)
     names = list(results["models"])
     labels = chart_labels(names)
-    price = (lambda e: e.get("price_per_1m_tokens_usd") if e.get("price_per_1m_tokens_usd") is not None else 0)
-    return {
-        "metrics": _quality_chart(results, names, labels, metric),
-        "cost": _scatter_chart(results, names, labels, metric, price,
-                               "price per 1M tokens (USD; self-hosted = 0)", "Quality vs cost"),
-        "latency": _scatter_chart(results, names, labels, metric, lambda e: (e.get("latency") or {}).get("p50_ms"),
-                                  "single-query encode latency p50 (ms)", "Quality vs latency"),
-        "similarity": _similarity_chart(results, names, labels),
-    }
+    skip = omitted_charts(results)
+    out = {"metrics": _quality_chart(results, names, labels, metric)}
+    if "cost" not in skip:
+        out["cost"] = _png(scatter_figure(_points(results, names, labels, metric, _price),
+                                          "price per 1M tokens (USD; self-hosted = 0)", f"{metric} (domain)",
+                                          "Quality vs cost"))
+    if "latency" not in skip:
+        out["latency"] = _png(scatter_figure(_points(results, names, labels, metric, _latency),
+                                             "single-query encode latency (ms): p50, bar p5-p95", f"{metric} (domain)",
+                                             "Quality vs latency"))
+    out["similarity"] = _similarity_chart(results, names, labels)
+    return out

@@ -1,13 +1,16 @@
 """report.md and report.html, written from the numbers in results.json (charts: :mod:`kit.bench.charts`,
-the recommendation: :mod:`kit.bench.recommend`)."""
+the recommendation: :mod:`kit.bench.recommend`); the measured numbers also go into the model card of every
+model folder the kit wrote (:mod:`kit.modelcard`)."""
 from __future__ import annotations
 
 import html
+import sys
 from pathlib import Path
 
-from ..io import write_text
-from .charts import chart_labels, charts
+from ..io import KitError, write_text
+from .charts import CJK_FONT_HINT, chart_labels, charts, omitted_charts
 from .recommend import main_metric, metric_of, recommend
+from .rerank import rerank_html, rerank_markdown, table_models
 
 __all__ = ["chart_labels", "charts", "recommend", "to_html", "to_markdown", "write_report"]
 
@@ -19,11 +22,12 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     general = "general" in results["sets"]
     head = ["model", "spec", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}", f"hit@{k}"] + \
            ([f"general MRR@{k}"] if general else []) + \
-           ["latency p50 ms", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens",
+           ["latency ms p50 (p5–p95)", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens",
             "USD to embed this eval", "threshold"]
     rows = []
-    labels = dict(zip(results["models"], chart_labels(list(results["models"]))))
-    for n, e in results["models"].items():
+    models = table_models(results)   # the models, then their reranked rows (kit/bench/rerank.py)
+    labels = dict(zip(models, chart_labels(list(models))))
+    for n, e in models.items():
         m = (e.get("domain") or {}).get("metrics", {})
         thr = (e.get("domain") or {}).get("similarity", {}).get("threshold", {}).get("threshold")
         price = e.get("price_per_1m_tokens_usd")
@@ -31,12 +35,36 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
                      f"{m.get(f'recall@{k}', 0):.4f}",
                      f"{m.get(f'ndcg@{k}', 0):.4f}", f"{m.get(f'hit@{k}', 0):.4f}"]
                     + ([f"{metric_of(e, 'general', metric):.4f}"] if general else [])
-                    + [f"{(e.get('latency') or {}).get('p50_ms', '–')}", f"{e.get('throughput_texts_per_s') or '–'}",
+                    + [_latency(e.get("latency")), f"{e.get('throughput_texts_per_s') or '–'}",
                        f"{e.get('dimensions') or '–'}", f"{e.get('max_input_tokens') or '–'}",
                        f"{e['index_bytes_per_1m_chunks'] / 1e9:.2f}" if e.get("index_bytes_per_1m_chunks") else "–",
                        "unknown" if price is None else f"{price:g}", _usd(e.get("cost_full_embed_usd_estimate")),
                        "–" if thr is None else f"{thr:.3f}"])
     return head, rows
+
+
+def _latency(lat: dict | None) -> str:
+    """p50 with its spread; a measurement taken while the CPU was busy says so."""
+    if not lat or lat.get("p50_ms") is None:
+        return "–"
+    text = f"{lat['p50_ms']:g}"
+    if lat.get("p5_ms") is not None and lat.get("p95_ms") is not None:
+        text += f" ({lat['p5_ms']:g}–{lat['p95_ms']:g})"
+    return text + (f" ⚠ CPU {lat.get('cpu_busy_share', 0):.0%} busy" if lat.get("busy") else "")
+
+
+def notes(results: dict) -> list[str]:
+    """What the reader should know about the charts and timings of this report."""
+    out = [f"Not drawn: {why}." for why in omitted_charts(results).values()]
+    names = list(results["models"])
+    if chart_labels(names) != names:   # Chinese names drawn in ASCII: no CJK font
+        out.append(CJK_FONT_HINT[0].upper() + CJK_FONT_HINT[1:] + ".")
+    busy = [n for n, e in results["models"].items() if (e.get("latency") or {}).get("busy")]
+    if busy:
+        out.append(f"Latency of {', '.join(busy)} was measured while other work kept the CPU busy (after "
+                   f"{max(results['models'][n]['latency'].get('tries', 1) for n in busy)} tries): treat it as an "
+                   f"upper bound and re-run kit bench on a quiet machine.")
+    return out
 
 
 def _usd(v) -> str:
@@ -55,7 +83,9 @@ def to_markdown(results: dict) -> str:
     out += [f"- {line}" for line in results["recommendation"]["text"]]
     out += ["", "## 结果 Results", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
-    out += ["", "Metrics: pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k computed on the same rankings; "
+    out += rerank_markdown(results)
+    out += [""] + [f"- {n}" for n in notes(results)]
+    out += ["", "Latency: single-query encodes after a warm-up, p50 with the p5–p95 spread. Metrics: pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k computed on the same rankings; "
             "exact search (faiss IndexFlatIP). Threshold: the score maximising TPR − FPR between gold passages and "
             "the top-ranked wrong ones. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0 (hardware not "
             "included).", ""]
@@ -69,6 +99,7 @@ def to_html(results: dict, images: dict[str, str]) -> str:
     table = ("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
              + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows) + "</tbody></table>")
     imgs = "".join(f'<figure><img alt="{esc(k)}" src="{v}"/></figure>' for k, v in images.items())
+    imgs += "".join(f'<p class="note">{esc(n)}</p>' for n in notes(results))
     sets = results["sets"]
     meta = (f"Domain eval: {esc(sets['domain']['path'])} ({sets['domain']['queries']} queries, "
             f"{sets['domain']['corpus']} passages)")
@@ -80,11 +111,14 @@ def to_html(results: dict, images: dict[str, str]) -> str:
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2em;max-width:1200px;color:#222}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 td:first-child,th:first-child,td:nth-child(2){{text-align:left}}figure{{display:inline-block;margin:8px}}
-img{{max-width:100%}}.rec{{background:#f3f8ff;border-left:4px solid #36c;padding:8px 16px}}</style></head>
-<body data-images-ok="pending">
+img{{max-width:100%}}.rec{{background:#f3f8ff;border-left:4px solid #36c;padding:8px 16px}}
+.note{{font-size:13px;color:#7a4b00}}</style>
+<script>window.kitErrors=0;window.addEventListener('error',function(){{window.kitErrors++;
+document.body&&document.body.setAttribute('data-errors',window.kitErrors);}},true);</script></head>
+<body data-images-ok="pending" data-errors="0">
 <h1>{esc(results['title'])}</h1><p>Created {esc(results['created'])}. {meta}.</p>
 <h2>推荐 Recommendation</h2><div class="rec"><ul>{recs}</ul></div>
-<h2>结果 Results</h2>{table}
+<h2>结果 Results</h2>{table}{rerank_html(results)}
 <h2>图表 Charts</h2>{imgs}
 <p style="font-size:12px;color:#666">Metrics from pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k on the same
 rankings; exact inner-product search. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0.</p>
@@ -95,6 +129,13 @@ rankings; exact inner-product search. Prices from the kit's model catalogue (kit
 
 
 def write_report(results: dict, out_dir) -> None:
+    from ..modelcard import record_bench
+
     out_dir = Path(out_dir)
     write_text(out_dir / "report.md", to_markdown(results))
     write_text(out_dir / "report.html", to_html(results, charts(results)))
+    try:   # the numbers also go into the model card of each kit-made model folder measured here
+        for card in record_bench(results):
+            print(f"[kit bench] results added to {card}", file=sys.stderr)
+    except KitError as e:   # e.g. a read-only model folder: the report itself is written
+        print(f"[kit bench] note: model card not updated: {e}", file=sys.stderr)

@@ -9,10 +9,8 @@ embeddings go through the shared on-disk cache, so a second bench of the same co
 from __future__ import annotations
 
 import random
-import statistics
 import sys
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,9 @@ from ..formats import EvalSet, load_eval
 from ..io import KitError, read_json, write_json
 from ..options import option
 from ..search import top_k
+from ..secrets import redact_obj
+from ..providers.rerankers.settings import reranker_map_problem
+from .latency import measure_latency
 from .metrics import evaluate, per_query, rejection_threshold, run_from_ranking
 
 INCLUDE = ("base", "finetuned", "merged", "adapters", "bm25")
@@ -31,9 +32,14 @@ INCLUDE = ("base", "finetuned", "merged", "adapters", "bm25")
 class BenchOptions:
     """The ``bench:`` section; field names equal its keys."""
 
-    models: dict[str, str] = option(default_factory=dict, short="m", flag="model",
-                                    help="Candidates {name: spec}; spec is openai:MODEL, dashscope:MODEL, "
-                                         "local:PATH_OR_ID, bm25 or adapter:DIR (`kit run` adds its own models).")
+    models: dict[str, str | dict] = option(default_factory=dict, short="m", flag="model",
+                                           help="Candidates {name: spec}; spec is openai:MODEL, dashscope:MODEL, "
+                                                "local:PATH_OR_ID, bm25 or adapter:DIR (`kit run` adds its own "
+                                                "models); or {name: {spec, batch_size, concurrency, timeout, "
+                                                "dimensions, max_input_tokens, input_type, base_url...}}.")
+    model_settings: dict[str, dict] = option(default_factory=dict, cli=False,
+                                             help="Per-model settings {name: {batch_size, concurrency, timeout, "
+                                                  "...}}; filled from the mapping form of `models`.")
     include: list[str] = option(default_factory=lambda: list(INCLUDE), choices=INCLUDE, cli=False,
                                 help="Which of the pipeline's own models `kit run` benchmarks.")
     k: list[int] = option(default_factory=lambda: [1, 3, 5, 10], help="Cut-offs of the metrics.")
@@ -52,7 +58,29 @@ class BenchOptions:
     hard_negatives: int = option(10, help="Top-ranked wrong passages per query in the similarity plots.")
     seed: int = option(0, help="Seed of the query samples.")
     title: str = option("Embedding model selection report", help="Report title.")
+    rerankers: dict[str, str | dict] = option(default_factory=dict, flag="reranker", check=reranker_map_problem,
+                                              help="Rerankers {name: spec} that reorder each model's top rerank_top "
+                                                   "(rows 'model + name' in the report): local:PATH_OR_ID, "
+                                                   "dashscope:gte-rerank-v2 or openai:MODEL (an OpenAI-compatible "
+                                                   "/v1/rerank server: {spec, base_url, ...}); see kit/bench/rerank.py.")
+    rerank_top: int = option(20, check=lambda v: None if v >= 1 else "must be >= 1",
+                             help="How many of each model's top passages a reranker reorders.")
     progress: bool = option(True, yaml=False, help="Show progress bars.")
+
+    def __post_init__(self):
+        """A model written as a mapping becomes its spec (in ``models``) and its settings (``model_settings``),
+        both validated: an unknown key is named with a suggestion (bench.models.ali.batchsize: unknown key;
+        did you mean batch_size?)."""
+        from ..providers.settings import check_settings, parse_model_entry
+
+        models, settings = {}, {}
+        for name, value in (self.models or {}).items():
+            models[name], own = parse_model_entry(name, value, "bench.models")
+            if own:
+                settings[name] = own
+        for name, value in (self.model_settings or {}).items():
+            settings[name] = {**check_settings(name, value, "bench.model_settings"), **settings.get(name, {})}
+        self.models, self.model_settings = models, settings
 
 
 @dataclass
@@ -66,29 +94,6 @@ class BenchFiles:
 def _perf_memo_path() -> Path:
     from ..embed import default_cache_path
     return default_cache_path().parent / "bench_perf.json"
-
-
-def _measure_latency(provider, queries: list[str], samples: int) -> dict:
-    """p50/p95 ms of single-query encodes. A random nonce keeps each text out of the cache; the result is
-    remembered per model so a re-run (whose embeddings are all cached) does not load the model again."""
-    memo_path = _perf_memo_path()
-    memo = read_json(memo_path) if memo_path.exists() else {}
-    key = provider.cache_key
-    if key in memo:
-        return {**memo[key], "remembered": True}
-    texts = [queries[i % len(queries)] for i in range(samples + 1)]
-    times = []
-    for i, t in enumerate(texts):
-        t0 = time.perf_counter()
-        provider.encode_queries([f"{t} {uuid.uuid4().hex[:6]}"])
-        if i:  # the first call loads the model / opens the connection
-            times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    out = {"p50_ms": round(statistics.median(times), 2),
-           "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 2), "samples": len(times)}
-    memo[key] = out
-    write_json(memo_path, memo)
-    return out
 
 
 def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
@@ -182,6 +187,9 @@ def _costs(provider, entry: dict, sets: dict) -> dict:
         full_tokens = sum(count(t) for t in unique)
     return {
         "dimensions": provider.dim, "max_input_tokens": provider.max_input_tokens,
+        # exact with the provider's published tokenizer (tiktoken for OpenAI), else a labelled estimate
+        "token_count_method": getattr(provider, "token_method", None),
+        "token_count_exact": getattr(provider, "tokens_exact", None),
         "index_bytes_per_1m_chunks": int(provider.dim * 4 * 1_000_000) if provider.dim else None,
         "price_per_1m_tokens_usd": price,
         "tokens_this_run": tokens,
@@ -199,13 +207,14 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions) -> dict:
 
     print(f"[kit bench] {name} ({spec})", file=sys.stderr)
     kw = {"progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
+    own = (opts.model_settings or {}).get(name) or {}
     provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,
-                             concurrency=opts.concurrency, precision=opts.precision, **kw)
-    entry: dict = {"spec": spec, "kind": provider.kind}
+                             concurrency=opts.concurrency, precision=opts.precision, settings=own, **kw)
+    entry: dict = {"spec": spec, "kind": provider.kind, "settings": redact_obj(own)}
     for set_name, es in sets.items():
         entry[set_name] = _run_one(name, provider, es, opts)
     if provider.kind == "dense" and opts.latency_samples:
-        entry["latency"] = _measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
+        entry["latency"] = measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
     entry.update(_costs(provider, entry, sets))
     return entry
 
@@ -227,7 +236,8 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
             print(f"[kit bench] {es.path}: {len(es.problems)} bad line(s) or unknown passages skipped:\n" + "\n".join(es.problems[:20]),
                   file=sys.stderr)
     results: dict = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "title": opts.title,
-                     "options": {k: v for k, v in asdict(opts).items() if k not in ("progress", "models")},
+                     "options": redact_obj({k: v for k, v in asdict(opts).items()
+                                            if k not in ("progress", "models", "model_settings")}),
                      "sets": {k: {"path": s.path, "queries": len(s.query_ids), "corpus": len(s.doc_ids),
                                   "questions_not_evaluated": s.dropped} for k, s in sets.items()},
                      "models": {}}
@@ -237,6 +247,9 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
     results["seconds"] = round(time.perf_counter() - t_all, 2)
     results["baseline"] = opts.baseline if opts.baseline in models else next(iter(models))
     results["eval_info"] = {**eval_info(eval_dir), "lexical_overlap": lexical_overlap(sets["domain"])}
+    if opts.rerankers:   # retrieve-and-rerank rows beside the models' own (kit/bench/rerank.py)
+        from .rerank import rerank_models
+        results["reranked"] = rerank_models(results, models, sets, opts, sparse_search=_cached_sparse_search)
     results["recommendation"] = recommend(results)
     pick = results["recommendation"].get("recommended") or results["recommendation"]["best_quality"]
     results["examples"] = {"models": [results["baseline"], pick],

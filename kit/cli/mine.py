@@ -26,6 +26,7 @@ def mine_cmd(files: MineFiles, options: MineOptions):
     from ..mine import mine
 
     result = mine(files.train, files.corpus, files.output, options)
+    click.echo(result.summary().splitlines()[0])   # the result line on stdout; the statistics went to stderr
     if result.stats["rows_written"] == 0:
         click.echo(f"error: no row of {files.train} could be mined", err=True)
         sys.exit(1)

@@ -12,6 +12,10 @@ from ._common import stage_command
 def train_cmd(run: TrainRun, options: TrainOptions):
     """Fine-tune an embedding model (FlagEmbedding under torchrun), resuming from the last checkpoint.
 
+    The model folder loads in sentence-transformers, FlagEmbedding, transformers, LangChain and LlamaIndex;
+    its README.md (model card) says how, and `kit bench` adds the measured results to it. Weights are saved in
+    the training precision (--save-dtype auto); checkpoints stay for resuming.
+
     \b
     Example:
       kit train --config configs/cpu-small.yaml --data work/data/train_hn.jsonl -o work/model-ft
@@ -21,4 +25,5 @@ def train_cmd(run: TrainRun, options: TrainOptions):
 
     if not run.model:
         raise KitError("train: no model given (top-level `model:` in --config, or --model)")
-    train(run.model, options, dry_run=run.dry_run, echo=click.echo)
+    # progress and the trainer's output on stderr; the model folder (or a dry run's command) on stdout
+    train(run.model, options, dry_run=run.dry_run, echo=lambda m: click.echo(m, err=True), result=click.echo)

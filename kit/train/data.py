@@ -83,3 +83,15 @@ def validate_training_data(path, train_group_size: int, clean_path=None, min_kee
     return DataReport(path=str(used), source=str(path), rows=len(kept), dropped=dropped,
                       train_group_size=group, requested_group_size=int(train_group_size),
                       errors=report, notes=notes, clean_rows=clean)
+
+
+def data_summary(path) -> dict:
+    """What the model card says about the training data: questions per generator, documents, negatives per row."""
+    from collections import Counter
+
+    rows = [r for _, r in read_training_rows(path, ReadReport())]
+    gens = Counter(str(r.get("generator") or "unknown") for r in rows)
+    docs = {r.get("doc") for r in rows if r.get("doc")}
+    negs = [len(r.get("neg") or []) for r in rows]
+    return {"rows": len(rows), "generators": dict(gens.most_common()), "documents": len(docs) or None,
+            "negatives_per_row": round(sum(negs) / len(negs), 1) if negs else 0}

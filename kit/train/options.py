@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..modelfolder import SAVE_DTYPES
 from ..options import option
 
 
@@ -29,6 +30,10 @@ class TrainOptions:
                                    "CUDA exists.")
     fp16: bool = option(False, help="fp16 mixed precision; used only where CUDA exists.")
     bf16: bool = option(False, help="bf16 mixed precision (on CPU too: about 3x faster where the CPU has AVX512-BF16).")
+    save_dtype: str = option("auto", choices=SAVE_DTYPES,
+                             help="dtype of the saved model's weights; auto = the training precision (fp16/bf16 when "
+                                  "mixed precision was on), else the dtype the base model is stored in. Checkpoints "
+                                  "stay as the trainer wrote them.")
     args: dict = option(default_factory=dict, help="FlagEmbedding / HF TrainingArguments passed through "
                         "(learning_rate, max_steps, num_train_epochs, per_device_train_batch_size, train_group_size, "
                         "query_max_len, passage_max_len, temperature, save_steps, kd_loss_type, ...).")

@@ -8,10 +8,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..io import KitError, file_hash, write_json
-from ..modelfolder import MANIFEST_FILE, finish_output, git_revision, now, package_versions
-from ..registry import ModelSpec, resolve
+from ..modelcard import write_card
+from ..modelfolder import MANIFEST_FILE, cast_weights, finish_output, git_revision, local_model_dir, now, \
+    package_versions, save_dtype_for, stored_dtype
+from ..registry import ModelSpec, ensure_available, resolve
 from .command import build_command, cuda_available, format_command
-from .data import DataReport, validate_training_data
+from .data import DataReport, data_summary, validate_training_data
 from .options import TrainOptions
 from .progress import run_streaming
 from .resume import checkpoint_step, latest_checkpoint, make_resume_view
@@ -40,6 +42,7 @@ def _check_inputs(model: str, options: TrainOptions) -> None:
 
 def plan(model: str, options: TrainOptions, dry_run: bool, echo) -> Plan:
     _check_inputs(model, options)
+    ensure_available(model, "base model")   # before torchrun: a missing model is one line, not a child's traceback
     spec = resolve(model)
     out = Path(options.output_dir)
     args = dict(options.args or {})
@@ -67,13 +70,40 @@ def plan(model: str, options: TrainOptions, dry_run: bool, echo) -> Plan:
     return Plan(spec, options, report, resume, cmd, notes)
 
 
-def write_manifest(out: Path, model: str, p: Plan, started: str) -> None:
+def _to_stderr(text: str) -> None:
+    """The trainer's own output is progress, not a result: stderr, as it arrives."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def training_dtype(command: list[str]) -> str:
+    """The precision the trainer ran in, read from the command it was given."""
+    return "fp16" if "--fp16" in command else "bf16" if "--bf16" in command else "fp32"
+
+
+def default_save_dtype(p: Plan) -> str:
+    """What ``save_dtype: auto`` means: the mixed precision training ran in (fp16/bf16); after fp32 training, the
+    dtype the base model is stored in (a model shipped in fp16 is not handed back at twice its size)."""
+    trained = training_dtype(p.command)
+    if trained != "fp32":
+        return trained
+    base_dir = local_model_dir(p.spec.name_or_path)
+    return (stored_dtype(base_dir) if base_dir is not None else None) or "fp32"
+
+
+def write_manifest(out: Path, model: str, p: Plan, started: str, weights: dict | None = None) -> None:
+    args = {k: v for k, v in zip(p.command, p.command[1:]) if k.startswith("--")}
     write_json(out / MANIFEST_FILE, {
+        "stage": "train",
         "command": p.command, "command_line": format_command(p.command),
         "base_model": model, "family": p.spec.family,
         "data": p.report.source, "data_used": p.report.path, "data_sha256": file_hash(p.report.source, n=64),
         "data_rows": p.report.rows, "data_dropped": p.report.dropped,
         "train_group_size": p.report.train_group_size,
+        "data_summary": data_summary(p.report.path),
+        "trainer_args": {k[2:]: v for k, v in args.items()},   # as the trainer got them (after translation)
+        "training_dtype": training_dtype(p.command), "weights": weights,
+        "processes": args.get("--nproc_per_node"),
         "resumed_from": str(p.resume) if p.resume else None,
         "notes": p.report.notes + p.notes,
         "packages": package_versions(), "python": sys.version.split()[0], "git_revision": git_revision(),
@@ -81,20 +111,24 @@ def write_manifest(out: Path, model: str, p: Plan, started: str) -> None:
     })
 
 
-def train(model: str, options: TrainOptions, dry_run: bool = False, echo=print) -> Path:
+def train(model: str, options: TrainOptions, dry_run: bool = False, echo=None, result=None) -> Path:
     """Validate the data, build and run torchrun, then finish the output folder. Returns the output dir.
-    ``dry_run`` prints the command and writes nothing."""
+    ``dry_run`` prints the command and writes nothing. ``echo`` gets progress and the trainer's output (default:
+    stderr), ``result`` the outcome (default: stdout)."""
+    echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
+    result = result or print
     p = plan(model, options, dry_run, echo)
     for n in p.notes:
         echo(f"[kit train] note: {n}")
-    echo(format_command(p.command))
     out = Path(options.output_dir)
     if dry_run:
+        result(format_command(p.command))   # the command is what a dry run produces
         return out
+    echo(format_command(p.command))
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = now()
-    rc = run_streaming(p.command, env=env, logging_steps=p.options.args.get("logging_steps", 500),
+    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
                        start_step=checkpoint_step(p.resume))
     if rc != 0:
         raise KitError(f"training failed (torchrun exit status {rc}); command: {format_command(p.command)}")
@@ -102,6 +136,8 @@ def train(model: str, options: TrainOptions, dry_run: bool = False, echo=print) 
         return out   # the trainer saves the final model on node 0 only
     shutil.rmtree(out / ".kit_resume", ignore_errors=True)
     finish_output(out, p.spec)
-    write_manifest(out, model, p, started)
-    echo(f"[kit train] model written to {out}")
+    weights = cast_weights(out, save_dtype_for(options.save_dtype, default_save_dtype(p)))
+    write_manifest(out, model, p, started, weights)
+    write_card(out)
+    result(f"model written to {out} ({weights['dtype']} weights, {weights['weights_bytes'] / 1e6:.1f} MB)")
     return out

@@ -1,14 +1,18 @@
 """The recommendation is written from the numbers; report.md / report.html render them; the HTML opens in a real
 headless browser with every chart decoded."""
 import base64
+import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+import warnings
 
 import numpy as np
 import pytest
 
-from kit.bench import charts
+from kit.bench import charts, latency, report
 from kit.bench.recommend import is_candidate_of
 from kit.bench.report import chart_labels, recommend, to_markdown, write_report
 
@@ -104,6 +108,29 @@ def test_markdown_has_every_model_and_the_numbers():
     assert "| 384 | 512 | 1.54 |" in rows[0]  # dimensions, max input tokens, index GB per 1M chunks
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="chromium not installed (Debian package `chromium`; "
+                                                         ".ci/run installs it)")
+
+
+def open_in_chromium(page, tmp_path, screenshot=None) -> dict:
+    """Load ``page`` in headless Chromium: the DOM after scripts ran, and every console message the page made
+    (Chromium logs them to stderr as CONSOLE lines with --enable-logging)."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--enable-logging=stderr",
+             "--v=0"]
+    r = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
+    if screenshot:
+        subprocess.run([CHROMIUM, *flags[:-2], f"--screenshot={screenshot}", "--window-size=1280,3000",
+                        page.as_uri()], capture_output=True, timeout=120)
+    images = re.search(r'data-images-ok="([^"]*)"', r.stdout)
+    errors = re.search(r'data-errors="([^"]*)"', r.stdout)
+    return {"dom": r.stdout, "console": console, "images": images and images.group(1),
+            "errors": errors and errors.group(1)}
+
+
 def test_report_html_in_headless_chromium(tmp_path, monkeypatch):
     monkeypatch.setattr(charts, "has_cjk_font", lambda: False)  # the fallback path, whatever fonts the machine has
     res = _results(names=("基座", "微调"))
@@ -113,35 +140,122 @@ def test_report_html_in_headless_chromium(tmp_path, monkeypatch):
     assert [a for a, _ in srcs] == ["metrics", "cost", "latency", "similarity"]
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for _, b in srcs)
     assert "基座 (chart: model 1)" in page and "Fine-tuning paid off" in page
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("chromium not installed (Debian package `chromium`; .ci installs it)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000"]
-    url = (tmp_path / "report.html").as_uri()
-    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    # the page's own script counts images that finished loading with a non-zero natural width
-    assert 'data-images-ok="4/4"' in dom
+    assert "apt-get install fonts-noto-cjk" in page   # says how to get Chinese labels
+    if not CHROMIUM:
+        pytest.skip("chromium not installed (Debian package `chromium`; .ci/run installs it)")
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,3000", url],
-                   capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 20_000
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    seen = open_in_chromium(tmp_path / "report.html", tmp_path, screenshot=shot)
+    assert seen["images"] == "4/4"          # every chart decoded with a non-zero size
+    assert seen["errors"] == "0" and seen["console"] == [], seen["console"]
+    assert shot.exists() and shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_broken_image_is_detected_by_the_page_check(tmp_path):
-    """The in-page check must be able to fail: a report with one undecodable chart reports 3/4."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("chromium not installed (Debian package `chromium`; .ci installs it)")
+@needs_chromium
+def test_the_page_check_can_fail(tmp_path):
+    """A broken chart and a script error are both caught by the same check."""
     res = _results()
     images = report.charts(res)
     images["cost"] = "data:image/png;base64," + base64.b64encode(b"not a png").decode()
-    (tmp_path / "bad.html").write_text(report.to_html(res, images), encoding="utf-8")
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--dump-dom",
-                          (tmp_path / "bad.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-images-ok="3/4"' in dom
+    html = report.to_html(res, images)
+    (tmp_path / "bad.html").write_text(html, encoding="utf-8")
+    seen = open_in_chromium(tmp_path / "bad.html", tmp_path)
+    assert seen["images"] == "3/4" and seen["errors"] == "1"
+    (tmp_path / "js.html").write_text(html.replace("</body>", "<script>noSuchFunction()</script></body>"),
+                                      encoding="utf-8")
+    seen = open_in_chromium(tmp_path / "js.html", tmp_path)
+    assert any("noSuchFunction" in c for c in seen["console"])
+
+
+def test_no_cost_chart_when_every_model_is_self_hosted():
+    res = _results()
+    for n in ("ada", "ali"):
+        res["models"][n]["price_per_1m_tokens_usd"] = 0.0
+    assert set(report.charts(res)) == {"metrics", "latency", "similarity"}
+    assert "every model with a known price is self-hosted" in to_markdown(res)
+    res["models"]["ada"]["price_per_1m_tokens_usd"] = None
+    res["models"]["ali"]["price_per_1m_tokens_usd"] = None
+    for n in ("base", "ft"):
+        res["models"][n]["price_per_1m_tokens_usd"] = None
+    assert "no model has a known price" in to_markdown(res)
+    for n in ("ft", "ada", "ali"):
+        res["models"][n].pop("latency")
+    assert "latency" not in report.charts(res)   # one timed model: no scatter of one point
+
+
+def _overlaps(fig) -> list[tuple[str, str]]:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
+
+
+def test_point_labels_do_not_overlap():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [{"x": 20 + 0.1 * i, "y": 0.5 + 0.001 * i, "label": f"model-{i}-merged", "xerr": None, "flag": False}
+           for i in range(5)] + [{"x": 180, "y": 0.45, "label": "ada", "xerr": (150, 260), "flag": True}]
+    naive, ax = plt.subplots(figsize=(6.0, 3.9))   # what the chart did before: labels at their points
+    for p in pts:
+        ax.scatter(p["x"], p["y"])
+        ax.text(p["x"], p["y"], p["label"], fontsize=8)
+    assert _overlaps(naive)                         # the check sees overlap when there is some
+    fig = charts.scatter_figure(pts, "latency (ms)", "MRR@10", "t")
+    assert _overlaps(fig) == []
+    assert any("(busy CPU)" in t.get_text() for t in fig.axes[0].texts)
+    plt.close("all")
+
+
+def test_cjk_font_found_and_used_for_chinese_labels():
+    from matplotlib import font_manager
+    if not any("CJK" in p for p in font_manager.findSystemFonts()):
+        pytest.skip("no CJK font on this machine (apt-get install fonts-noto-cjk; .ci/run installs it)")
+    charts._CJK_FONT.clear()
+    assert charts.has_cjk_font()
+    assert chart_labels(["基座", "微调"]) == ["基座", "微调"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = charts.scatter_figure([{"x": 1, "y": 0.5, "label": "基座", "xerr": None, "flag": False},
+                                     {"x": 2, "y": 0.6, "label": "微调模型", "xerr": None, "flag": False}],
+                                    "延迟 (ms)", "MRR@10", "质量与延迟")
+        fig.canvas.draw()
+    assert not [w for w in caught if "missing from" in str(w.message)]   # no glyph drawn as a box
+
+
+# ------------------------------------------------------------------------------------------ latency
+def _spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_latency_warms_up_and_reports_the_spread():
+    calls = []
+
+    def encode(text):
+        calls.append(text)
+        _spin(0.05 if len(calls) <= 2 else 0.002)   # the first calls are slow (model load)
+
+    out = latency.measure(encode, ["问题"], repeats=6, probe=lambda: 0.0)
+    assert len(calls) == 8 and len(set(calls)) == 8   # 2 warm-up + 6 timed, each text unique (no cache hit)
+    assert out["samples"] == 6 and out["warmup"] == 2 and out["tries"] == 1 and out["busy"] is False
+    assert out["p5_ms"] <= out["p50_ms"] <= out["p95_ms"] <= out["max_ms"] < 40   # the slow warm-up is not counted
+
+
+def test_latency_on_a_busy_machine_is_measured_again_then_flagged():
+    """Real load: one spinning process per core; the probe is the real CPU sampler."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        out = latency.measure(lambda t: _spin(0.001), ["q"], repeats=3, pause=0.1)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert out["busy"] is True and out["tries"] == latency.TRIES and out["cpu_busy_share"] > latency.BUSY_SHARE
+    res = _results()
+    res["models"]["ft"]["latency"] = {**out, "p50_ms": 21.0}
+    md = to_markdown(res)
+    assert "⚠ CPU" in md and "measured while other work kept the CPU busy" in md

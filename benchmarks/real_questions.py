@@ -1,0 +1,152 @@
+"""Real-question benchmark (issue 13): the kit's own pipeline on the stard_dev statutes, every model evaluated
+on the real layperson questions, each ratio to the base model with its 95% paired-bootstrap interval.
+
+    .venv/bin/python benchmarks/real_questions.py                   # no real question in training
+    .venv/bin/python benchmarks/real_questions.py --half-real       # half of the questions (seeded) train
+
+What it does, with the kit's own commands only:
+1. corpus: every article a question points to + a seeded sample of the other articles (``--distractors``),
+   written as a JSONL corpus (``{_id, title, text}``) that enters ``kit prep`` as documents. Titles lose the
+   "中华人民共和国" prefix: in stard_dev the relevant 刑法 articles carry it and its distractors do not, a form
+   difference a model could learn instead of the content.
+2. questions: BEIR folders of the real questions (qrels keyed by article id = the chunks' ``source_id``); with
+   ``--half-real`` a seeded half joins training (``split.train_queries``) and the other half is evaluated.
+3. config: ``configs/demo.yaml`` -- the shipped defaults -- with only the inputs, the questions and the
+   workdir replaced (``--steps`` overrides train.args.max_steps when given), then ``kit run``.
+4. prints MRR@10 of every model and fine-tuned/base, merged/base, best/base with their intervals.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+STARD = REPO.parent / "shared" / "data" / "retrieval" / "stard_dev"
+MODEL = REPO.parent / "shared" / "models" / "zh-e5-small"
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _qrels(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        parts = line.split("\t")
+        if n == 0 and not parts[-1].strip().isdigit():
+            continue
+        if len(parts) >= 3 and int(parts[2]) > 0:
+            out.setdefault(parts[0], []).append(parts[1])
+    return out
+
+
+def _beir(folder: Path, queries: list[dict], qrels: dict[str, list[str]]) -> Path:
+    _write_jsonl(folder / "queries.jsonl", queries)
+    lines = ["query-id\tcorpus-id\tscore"] + [f"{q['_id']}\t{d}\t1" for q in queries for d in qrels[q["_id"]]]
+    (folder / "qrels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def build_inputs(work: Path, distractors: int, seed: int, half_real: bool) -> tuple[Path, Path, Path | None]:
+    """(JSONL corpus, eval questions, training questions or None)."""
+    corpus = _jsonl(STARD / "corpus.jsonl")
+    queries = _jsonl(STARD / "queries.jsonl")
+    qrels = _qrels(STARD / "qrels.tsv")
+    queries = [q for q in queries if q["_id"] in qrels]
+    relevant = {d for ds in qrels.values() for d in ds}
+    others = sorted(c["_id"] for c in corpus if c["_id"] not in relevant)
+    keep = relevant | set(random.Random(seed).sample(others, min(distractors, len(others))))
+    rows = [{"_id": c["_id"], "title": c.get("title", "").replace("中华人民共和国", ""), "text": c["text"]}
+            for c in corpus if c["_id"] in keep]
+    _write_jsonl(work / "input" / "stard_articles.jsonl", rows)
+    if not half_real:
+        return work / "input" / "stard_articles.jsonl", _beir(work / "questions_eval", queries, qrels), None
+    order = sorted(queries, key=lambda q: q["_id"])
+    random.Random(seed).shuffle(order)
+    half = len(order) // 2
+    train_q, eval_q = order[:half], order[half:]
+    return (work / "input" / "stard_articles.jsonl", _beir(work / "questions_eval", eval_q, qrels),
+            _beir(work / "questions_train", train_q, qrels))
+
+
+def write_config(work: Path, corpus: Path, eval_q: Path, train_q: Path | None, steps: int | None) -> Path:
+    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    cfg["workdir"] = str(work / "run")
+    cfg["model"] = str(MODEL)
+    cfg["prep"]["inputs"] = [str(corpus)]
+    cfg["split"] = {**(cfg.get("split") or {}), "eval_queries": str(eval_q)}
+    cfg["split"].pop("eval_ratio", None)
+    if train_q:
+        cfg["split"]["train_queries"] = str(train_q)
+    if steps:
+        cfg["train"]["args"]["max_steps"] = steps
+    cfg.setdefault("bench", {}).pop("general", None)   # the general check is the demo's business, not this one's
+    path = work / "real_questions.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def summarise(results: dict) -> dict:
+    from kit.bench.metrics import paired_bootstrap
+
+    models, base = results["models"], results["baseline"]
+    rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in models.items()}
+    out = {"questions": len(rr[base]), "mrr@10": {m: round(sum(v) / len(v), 4) for m, v in rr.items()}}
+    tuned = [m for m in models if m.startswith(("fine-tuned", "merged", "adapter"))]
+    for m in tuned:
+        out[f"{m}/base"] = paired_bootstrap(rr[base], rr[m])
+    if tuned:
+        best = max(tuned, key=lambda m: out["mrr@10"][m])
+        out["best"] = best
+        out["best/base"] = out[f"{best}/base"]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default=str(REPO / "runs" / "real_questions"))
+    ap.add_argument("--distractors", type=int, default=1351, help="articles besides the relevant ones")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--steps", type=int, default=None, help="override train.args.max_steps")
+    ap.add_argument("--half-real", action="store_true", help="a seeded half of the questions joins training")
+    a = ap.parse_args()
+    work = Path(a.work) / ("half_real" if a.half_real else "offline")
+    corpus, eval_q, train_q = build_inputs(work, a.distractors, a.seed, a.half_real)
+    config = write_config(work, corpus, eval_q, train_q, a.steps)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    rc = subprocess.run([sys.executable, "-m", "kit.cli", "run", str(config)], env=env).returncode
+    if rc != 0:
+        print(f"kit run failed with exit status {rc}", file=sys.stderr)
+        return rc
+    results = json.loads((work / "run" / "report" / "results.json").read_text(encoding="utf-8"))
+    s = summarise(results)
+    s["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"stard_dev real questions: {s['questions']} evaluated ({'half-real' if a.half_real else 'offline'}: "
+          f"{'half of the questions in training' if a.half_real else 'no real question in training'}), "
+          f"kit run {s['wall_seconds']:.0f}s")
+    for m, v in s["mrr@10"].items():
+        print(f"  MRR@10 {m:<18} {v:.4f}")
+    for key in [k for k in s if k.endswith("/base")]:
+        c = s[key]
+        print(f"  {key:<24} {c['ratio']:.3f}  95% CI [{c['ratio_lo']:.3f}, {c['ratio_hi']:.3f}]"
+              f"{'  (significant)' if c['significant'] else ''}")
+    (work / "summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
