@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from .io import KitError, ReadReport, atomic_open, write_json
 from .options import option
 from .providers import load_adapter, make_provider
 from .search import mrr_at_k
+from .secrets import redact_obj, redact_url
 
 __all__ = ["AdapterFiles", "AdapterOptions", "AdapterResult", "load_adapter", "mrr_at_k", "train_adapter"]
 
@@ -154,8 +156,8 @@ def load_rows(train_path, corpus_path) -> tuple[list[str], list[dict]]:
               [by_text[t] for t in r.get("neg") or [] if t in by_text]
         rows.append({"query": r["query"], "pos": pos, "neg": [n for n in neg if n not in pos],
                      "doc": str(r.get("doc") or "")})
-    if report:
-        print(report.summary())
+    if report:   # one line per bad row (file:line: what is wrong); the rest of the batch goes on
+        print(f"{len(report.errors)} bad line(s) skipped:\n{report.summary()}", file=sys.stderr)
     if len(rows) < 4:
         raise KitError(f"{train_path}: only {len(rows)} usable training rows")
     return texts, rows
@@ -250,9 +252,9 @@ def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options:
     result = AdapterResult(out_dir=str(out), base_spec=prov.spec, epochs_run=epochs_run, best_epoch=best_epoch,
                            heldout_mrr10_base=round(base_mrr, 5), heldout_mrr10_adapter=round(best, 5),
                            n_train=len(train), n_heldout=len(held), history=history)
-    write_json(out / "adapter.json", {
-        "base_spec": prov.spec, "base_url": opt.base_url, "dimensions": opt.dimensions, "dim": int(D.shape[1]),
-        "hidden": opt.hidden, "options": {k: v for k, v in dataclasses.asdict(opt).items() if k != "providers"},
-        "weights": "adapter.npz",
+    options = {k: v for k, v in dataclasses.asdict(opt).items() if k != "providers"}
+    write_json(out / "adapter.json", {   # the endpoint without credentials: a key is never stored
+        "base_spec": prov.spec, "base_url": redact_url(opt.base_url), "dimensions": opt.dimensions,
+        "dim": int(D.shape[1]), "hidden": opt.hidden, "options": redact_obj(options), "weights": "adapter.npz",
         "metrics": {k: v for k, v in dataclasses.asdict(result).items() if k != "out_dir"}})
     return result

@@ -17,6 +17,21 @@ def embedding_model(name: str) -> dict | None:
     return (catalog().get("embedding") or {}).get(name)
 
 
+def embedding_limits(name: str) -> dict:
+    """What an API embedding model accepts: batch, request_tokens, input_tokens (None = unknown), dims (list or
+    None), default_dim, shorten, tokenizer, input_kind ({field, query, document} or None), known (in the
+    catalogue or not)."""
+    entry = embedding_model(name)
+    unknown = catalog().get("embedding_unknown") or {}
+    e = entry or unknown
+    dims = e.get("dims")
+    return {"known": entry is not None, "batch": int(e.get("batch") or 64),
+            "request_tokens": e.get("request_tokens"), "input_tokens": e.get("input_tokens"),
+            "dims": list(dims) if dims else None,
+            "default_dim": e.get("default_dim") or (dims[0] if dims else None),
+            "shorten": bool(e.get("shorten")), "tokenizer": e.get("tokenizer"), "input_kind": e.get("input_kind")}
+
+
 def embedding_price(spec: str) -> float | None:
     """USD per 1M input tokens; 0 for local models and bm25 (compute not included); None when unknown."""
     name = str(spec)

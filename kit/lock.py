@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .io import KitError
+from .secrets import redact_text
 
 
 def _holder_text(info: dict) -> str:
@@ -48,7 +49,7 @@ class WorkdirLock:
         if previous.get("pid") and previous.get("pid") != os.getpid():
             self.echo(f"[kit] taking over a stale lock ({_holder_text(previous)}; that run is gone)")
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                "command": " ".join(sys.argv)[:300]}
+                "command": redact_text(" ".join(sys.argv))[:300]}   # a --base-url may carry a key
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
         self._fd = fd

@@ -1,13 +1,89 @@
-"""Logging for the CLI: the kit's own progress at INFO on stderr, third-party chatter at WARNING."""
+"""Logging for the CLI: the kit's own progress at INFO on stderr, third-party chatter at WARNING, and no secret
+in any log line at any verbosity.
+
+Redaction happens where a record is *made* (``logging.setLogRecordFactory``), not in one handler: the OpenAI
+SDK (``OPENAI_LOG=debug``) and other libraries may add handlers of their own, and a handler-level filter would
+miss them. Each record's message is rendered once, redacted (:func:`kit.secrets.redact_text`), and its
+traceback and stack pre-rendered redacted too, so every formatter reuses the clean text. Python warnings and
+uncaught exceptions (main thread and worker threads) go through the same redaction.
+"""
 from __future__ import annotations
 
 import logging
+import sys
+import threading
+import traceback
 
-NOISY = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "jieba", "pdfminer", "filelock", "datasets")
+from .secrets import redact_text
+
+NOISY = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3", "jieba", "pdfminer", "filelock",
+         "datasets")
+# With -v the HTTP clients' own lines (request URLs, retries) are shown too: redaction makes that safe.
+API_LOGGERS = ("openai", "httpx", "httpx2")
+
+_installed = False
+
+
+class RedactFilter(logging.Filter):
+    """Rewrites a record in place so no formatter can reveal a key: message, traceback and stack redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    if getattr(record, "_kit_redacted", False):
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record must still be logged, never crash the caller
+        message = f"{record.msg} {record.args}"
+    record.msg, record.args = redact_text(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+    elif record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+    record._kit_redacted = True
+    return record
+
+
+def install_redaction() -> None:
+    """Redact every log record made from now on, whatever logger or handler it goes to (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        return redact_record(make(*args, **kwargs))
+
+    logging.setLogRecordFactory(factory)
+    logging.captureWarnings(True)   # warnings.warn(...) texts (a URL in an SSL warning) become records too
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+
+
+def _excepthook(exc_type, exc, tb) -> None:
+    sys.stderr.write(redact_text("".join(traceback.format_exception(exc_type, exc, tb))))
+
+
+def _thread_excepthook(args) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.stderr.write(redact_text(f"Exception in thread {name}:\n{text}"))
 
 
 def setup_logging(verbose: bool = False) -> None:
+    install_redaction()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactFilter())   # records made before install_redaction, or by another factory
     for noisy in NOISY:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose and noisy in API_LOGGERS else logging.WARNING)

@@ -37,6 +37,7 @@ import click
 from .io import KitError, read_json, stable_hash, write_json
 from .lock import WorkdirLock
 from .options import OptionError, from_section, suggestion, to_section
+from .secrets import redact_obj
 
 TOP_LEVEL = {"workdir": "Folder of the run (relative to the config file).",
              "model": "Base model: hub id or local folder (relative to the config file).",
@@ -167,7 +168,9 @@ class Pipeline:
     # --- running -------------------------------------------------------------------------------------
     def fingerprint(self, stage: Stage, opts) -> tuple[str, dict]:
         reads = {str(p): path_fingerprint(p) for p in stage.reads(self, opts)}
-        fp = stable_hash({"stage": stage.name, "settings": to_section(opts), "model": self.model, "reads": reads})
+        # Settings as stored: credentials in an endpoint URL are redacted first, so a changed key re-runs nothing.
+        fp = stable_hash({"stage": stage.name, "settings": redact_obj(to_section(opts)), "model": self.model,
+                          "reads": reads})
         return fp, reads
 
     def run(self, from_stage: str | None = None, force: bool = False, until: str | None = None) -> dict:
@@ -214,9 +217,10 @@ class Pipeline:
         if missing:
             raise KitError(f"stage {stage.name}: finished but did not write {', '.join(missing)}")
         self._check_complete(stage, summary)
-        write_json(manifest_path, {"stage": stage.name, "fingerprint": fp, "settings": to_section(opts),
-                                   "model": self.model, "reads": reads, "outputs": [str(o) for o in outputs],
-                                   "summary": summary, "seconds": seconds, "finished": time.time()})
+        write_json(manifest_path, redact_obj({
+            "stage": stage.name, "fingerprint": fp, "settings": to_section(opts), "model": self.model,
+            "reads": reads, "outputs": [str(o) for o in outputs], "summary": summary, "seconds": seconds,
+            "finished": time.time()}))
         self.wd.started(stage.name).unlink(missing_ok=True)
         _echo(f"[{stage.name}] done in {seconds:.1f}s")
         return summary

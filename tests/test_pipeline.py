@@ -107,3 +107,51 @@ def test_shipped_configs_map_onto_stage_options(name, monkeypatch):
     for section, cls in SECTIONS.items():
         if section in cfg:
             from_section(cls, cfg[section], f"{name}: {section}")
+
+
+def test_a_key_in_an_endpoint_url_changes_no_fingerprint_and_is_never_stored(tmp_path, monkeypatch):
+    """Only the key differs between two configs: the same fingerprints, and the stored settings hold none."""
+    from kit.io import read_json
+    from kit.pipeline import Pipeline
+    from kit.stages import REGISTRY
+
+    def pipeline(key: str) -> Pipeline:
+        cfg = {"workdir": str(tmp_path / "work"), "model": "m", "prep": {"inputs": [str(tmp_path)]},
+               "queries": {"base_url": f"http://gw:{key}@127.0.0.1:9/v1?api-key={key}", "model": "x"},
+               "bench": {"base_url": f"http://127.0.0.1:9/v1?token={key}",
+                         "models": {"e5": {"spec": "openai:e5", "base_url": f"http://u:{key}@h/v1"}}}}
+        return Pipeline(cfg, tmp_path / "kit.yaml", REGISTRY)
+
+    a, b = pipeline("KEY-aaaaaaaa"), pipeline("KEY-bbbbbbbb")
+    for stage in REGISTRY:
+        assert a.fingerprint(stage, a.options[stage.name])[0] == b.fingerprint(stage, b.options[stage.name])[0]
+    queries = next(s for s in REGISTRY if s.name == "queries")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "corpus.jsonl").write_text('{"id": "c", "text": "劳动合同"}\n', encoding="utf-8")
+    import dataclasses
+    fake = dataclasses.replace(queries, run=lambda p, o: {"llm": {"base_url": o.base_url}},
+                               outputs=lambda p, o: [])
+    a._run_stage(fake, forcing=True)
+    text = (tmp_path / "work" / "manifests" / "queries.json").read_text(encoding="utf-8")
+    assert "KEY-aaaaaaaa" not in text
+    assert read_json(tmp_path / "work" / "manifests" / "queries.json")["settings"]["base_url"] == \
+        "http://***@127.0.0.1:9/v1?api-key=***"
+
+
+def test_workdir_lock_names_its_holder_and_is_released_when_the_holder_dies(tmp_path):
+    from kit.io import KitError
+    from kit.lock import WorkdirLock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kit.lock import WorkdirLock\n"
+                               f"l = WorkdirLock({str(tmp_path / '.kit.lock')!r}); l.acquire(); print('held', "
+                               "flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(KitError, match=rf"another kit run is using this workdir \(pid {holder.pid} on .*started "):
+        WorkdirLock(tmp_path / ".kit.lock").acquire()
+    holder.kill()
+    holder.wait()
+    said = []
+    with WorkdirLock(tmp_path / ".kit.lock", echo=said.append):
+        assert json.loads((tmp_path / ".kit.lock").read_text())["pid"] == os.getpid()
+    assert said and f"taking over a stale lock (pid {holder.pid}" in said[0]
+    assert (tmp_path / ".kit.lock").read_text() == ""       # released: nobody holds it

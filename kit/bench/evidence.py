@@ -46,3 +46,31 @@ def disagreements(results: dict, es: EvalSet, a: str, b: str, n: int = 6) -> lis
                "winner": b if gb else a}
         (wins if gb else losses).append(row)
     return wins[: n - n // 3] + losses[: n // 3]
+
+
+def examples_markdown(results: dict) -> list[str]:
+    ex = results.get("examples") or {}
+    rows, (a, b) = ex.get("rows") or [], (ex.get("models") or [None, None])
+    if not rows:
+        return []
+    out = ["", f"## 例子 Examples: where {b} and {a} disagree", "",
+           f"Questions where one finds a gold passage first and the other does not (top passage of each shown).", ""]
+    for r in rows:
+        out += [f"- **{r['question']}** — right: {r['winner']}", f"  - gold: {r['gold']}",
+                f"  - {a}: {r[a]}", f"  - {b}: {r[b]}"]
+    return out
+
+
+def examples_html(results: dict) -> str:
+    import html
+
+    ex = results.get("examples") or {}
+    rows, (a, b) = ex.get("rows") or [], (ex.get("models") or [None, None])
+    if not rows:
+        return ""
+    esc = html.escape
+    body = "".join(f"<tr><td>{esc(r['question'])}</td><td>{esc(r['winner'])}</td><td>{esc(r['gold'])}</td>"
+                   f"<td>{esc(r[a])}</td><td>{esc(r[b])}</td></tr>" for r in rows)
+    return (f"<h2>例子 Examples: where {esc(b)} and {esc(a)} disagree</h2><table class='ex'><thead><tr><th>question</th>"
+            f"<th>right</th><th>gold passage</th><th>{esc(a)} top passage</th><th>{esc(b)} top passage</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")

@@ -165,6 +165,7 @@ def recommend(results: dict) -> dict:
             recommended = recommended or base
             lines += more
     lines += threshold_lines(models, recommended or best)
+    lines += (results.get("rerank_summary") or {}).get("text", [])   # kit/bench/rerank.py: significant gains only
     return {"best_quality": best, "best_value": value, "fine_tuning": ft, "balanced": balanced,
             "recommended": recommended, "metric": metric, "text": provenance_lines(results) + lines}
 
@@ -199,3 +200,18 @@ def provenance_lines(results: dict) -> list[str]:
     if info.get("questions") == "real":
         return [f"Measured on {n} real user questions (held out: {info.get('holdout', '?')}){words}."]
     return [f"Measured on {n} questions of unknown origin{words}."] if overlap is not None else []
+
+
+def versus_baseline(results: dict, name: str) -> str:
+    """The table's "vs baseline" cell: relative difference with its 95% paired-bootstrap interval."""
+    base = results.get("baseline")
+    models = results["models"]
+    if name == base:
+        return "baseline"
+    if base not in models or name not in models:
+        return "–"
+    ci = interval(models, base, name, main_metric(results))
+    if not ci or not ci["base"]:
+        return "–"
+    b = ci["base"]
+    return f"{ci['diff'] / b:+.1%} [{ci['diff_lo'] / b:+.1%}, {ci['diff_hi'] / b:+.1%}]" + ("" if ci["significant"] else " ns")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..io import KitError, write_text
 from .charts import CJK_FONT_HINT, chart_labels, charts, omitted_charts
-from .recommend import main_metric, metric_of, recommend
+from .evidence import examples_html, examples_markdown
+from .recommend import main_metric, metric_of, recommend, versus_baseline
 from .rerank import rerank_html, rerank_markdown, table_models
 
 __all__ = ["chart_labels", "charts", "recommend", "to_html", "to_markdown", "write_report"]
@@ -20,7 +21,8 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     metric = main_metric(results)
     k = metric.split("@")[1]
     general = "general" in results["sets"]
-    head = ["model", "spec", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}", f"hit@{k}"] + \
+    head = ["model", "spec", f"MRR@{k}", f"vs {results.get('baseline')} (95% CI)", f"recall@{k}", f"nDCG@{k}",
+            f"hit@{k}"] + \
            ([f"general MRR@{k}"] if general else []) + \
            ["latency ms p50 (p5–p95)", "texts/s", "dims", "max input tokens", "index GB / 1M chunks", "USD / 1M tokens",
             "USD to embed this eval", "threshold"]
@@ -32,7 +34,7 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
         thr = (e.get("domain") or {}).get("similarity", {}).get("threshold", {}).get("threshold")
         price = e.get("price_per_1m_tokens_usd")
         rows.append([n if labels[n] == n else f"{n} (chart: {labels[n]})", e["spec"], f"{m.get(metric, 0):.4f}",
-                     f"{m.get(f'recall@{k}', 0):.4f}",
+                     versus_baseline(results, n) if n in results["models"] else "–", f"{m.get(f'recall@{k}', 0):.4f}",
                      f"{m.get(f'ndcg@{k}', 0):.4f}", f"{m.get(f'hit@{k}', 0):.4f}"]
                     + ([f"{metric_of(e, 'general', metric):.4f}"] if general else [])
                     + [_latency(e.get("latency")), f"{e.get('throughput_texts_per_s') or '–'}",
@@ -85,6 +87,7 @@ def to_markdown(results: dict) -> str:
     out += ["| " + " | ".join(r) + " |" for r in rows]
     out += rerank_markdown(results)
     out += [""] + [f"- {n}" for n in notes(results)]
+    out += examples_markdown(results)
     out += ["", "Latency: single-query encodes after a warm-up, p50 with the p5–p95 spread. Metrics: pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k computed on the same rankings; "
             "exact search (faiss IndexFlatIP). Threshold: the score maximising TPR − FPR between gold passages and "
             "the top-ranked wrong ones. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0 (hardware not "
@@ -118,7 +121,9 @@ document.body&&document.body.setAttribute('data-errors',window.kitErrors);}},tru
 <body data-images-ok="pending" data-errors="0">
 <h1>{esc(results['title'])}</h1><p>Created {esc(results['created'])}. {meta}.</p>
 <h2>推荐 Recommendation</h2><div class="rec"><ul>{recs}</ul></div>
-<h2>结果 Results</h2>{table}{rerank_html(results)}
+<h2>结果 Results</h2>{table}<p class="note">vs baseline: relative difference of the main metric with its 95%
+paired-bootstrap interval over the same questions; "ns" = not significant (the interval includes 0).</p>
+{rerank_html(results)}{examples_html(results)}
 <h2>图表 Charts</h2>{imgs}
 <p style="font-size:12px;color:#666">Metrics from pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k on the same
 rankings; exact inner-product search. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0.</p>

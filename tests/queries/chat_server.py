@@ -83,6 +83,7 @@ class ChatServer:
         self.log: list[tuple[str, str]] = []          # (prompt hash, outcome), in arrival order
         self.successful: Counter = Counter()          # prompt hash -> successful answers delivered
         self.authorization: set[str] = set()          # Authorization headers seen
+        self.query_params: list[str] = []             # query strings of the requests (credentials in URLs)
         self.held = 0
         self.received = 0                             # requests that reached the handler
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
@@ -176,7 +177,10 @@ class ChatServer:
                 except json.JSONDecodeError:
                     self._send(400, b'{"error": {"message": "bad json"}}')
                     return
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                path, _, query = self.path.partition("?")
+                with server._lock:
+                    server.query_params.append(query)
+                if not path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
                 with server._lock:

@@ -175,6 +175,8 @@ def test_persistent_junk_and_5xx_fail_only_their_chunk(tmp_path):
     assert "5xx" in res.failures[1] and res.failures[1].startswith("synthetic-0001")
     assert {r["chunk_id"] for r in read_rows(tmp_path / "pairs.jsonl")} == {"synthetic-0002"}
     assert "2 chunks failed" in res.summary()
+    # counted as work left undone: `kit run` records no manifest, the next run retries exactly these two
+    assert res.incomplete == {"failed": 2, "total": 3, "what": "chunks"}
 
 
 def test_rejected_key_stops_the_run_at_once(tmp_path):
@@ -270,3 +272,20 @@ def test_cli_exits_nonzero_only_when_nothing_was_generated(tmp_path):
         ok = subprocess.run(base + ["-o", str(tmp_path / "ok.jsonl")], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "6 pairs from 2 chunks" in ok.stdout and "estimated cost: unknown" in ok.stdout
+
+
+def test_key_in_the_url_is_used_but_never_stored_and_changing_it_repays_nothing(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus.jsonl", synthetic_chunks(4))
+    with ChatServer() as srv:
+        def url(key):
+            return f"http://gw:{key}@127.0.0.1:{srv.port}/v1?api-key={key}&api-version=2024"
+
+        first = gen_queries(corpus, tmp_path / "a.jsonl", _opts(srv, tmp_path, base_url=url("KEYAAAA1111")))
+        second = gen_queries(corpus, tmp_path / "b.jsonl", _opts(srv, tmp_path, base_url=url("KEYBBBB2222")))
+        assert srv.received == 4 and second.llm["cache_hits"] == 4      # the new key paid for nothing
+        assert all("api-key=KEYAAAA1111&api-version=2024" == q for q in srv.query_params)
+    assert first.llm["base_url"] == f"http://***@127.0.0.1:{srv.port}/v1?api-key=***&api-version=2024"
+    for f in tmp_path.iterdir():
+        assert b"KEYAAAA1111" not in f.read_bytes() and b"KEYBBBB2222" not in f.read_bytes(), f
+    with sqlite3.connect(tmp_path / "llm.sqlite") as db:
+        assert {r[0] for r in db.execute("SELECT base_url FROM answers")} == {first.llm["base_url"]}
