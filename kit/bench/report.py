@@ -40,7 +40,9 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
                     + [_latency(e.get("latency")), f"{e.get('throughput_texts_per_s') or '–'}",
                        f"{e.get('dimensions') or '–'}", f"{e.get('max_input_tokens') or '–'}",
                        f"{e['index_bytes_per_1m_chunks'] / 1e9:.2f}" if e.get("index_bytes_per_1m_chunks") else "–",
-                       "unknown" if price is None else f"{price:g}", _usd(e.get("cost_full_embed_usd_estimate")),
+                       "unknown" if price is None else f"{price:g}",
+                       ("≈" if e.get("token_count_exact") is False and e.get("cost_full_embed_usd_estimate") else "")
+                       + _usd(e.get("cost_full_embed_usd_estimate")),
                        "–" if thr is None else f"{thr:.3f}"])
     return head, rows
 
@@ -89,7 +91,8 @@ def to_markdown(results: dict) -> str:
     out += [""] + [f"- {n}" for n in notes(results)]
     out += examples_markdown(results)
     out += ["", "Latency: single-query encodes after a warm-up, p50 with the p5–p95 spread. Metrics: pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k computed on the same rankings; "
-            "exact search (faiss IndexFlatIP). Threshold: the score maximising TPR − FPR between gold passages and "
+            "exact search (faiss IndexFlatIP). Costs marked ≈ count tokens with an estimate (the provider publishes no "
+            "tokenizer); OpenAI models are counted exactly with tiktoken. Threshold: the score maximising TPR − FPR between gold passages and "
             "the top-ranked wrong ones. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0 (hardware not "
             "included).", ""]
     return "\n".join(out)
