@@ -31,9 +31,12 @@ __all__ = ["AdapterFiles", "AdapterOptions", "AdapterResult", "load_adapter", "m
 class AdapterOptions:
     """The ``adapter:`` section; field names equal its keys."""
 
-    providers: dict[str, str] = option(default_factory=dict, cli=False,
-                                       help="{name: provider spec} to train an adapter over each (`base` = the base "
-                                            "model through the local provider), e.g. {ada: openai:text-embedding-ada-002}.")
+    providers: dict[str, str | dict] = option(default_factory=dict, cli=False,
+                                              help="{name: provider spec} to train an adapter over each (`base` = "
+                                                   "the base model through the local provider), e.g. {ada: "
+                                                   "openai:text-embedding-ada-002}; a value may be a mapping "
+                                                   "{spec, base_url, batch_size, concurrency, timeout, ...} as in "
+                                                   "bench.models.")
     epochs: int = option(100, help="Passes over the training queries (cheap: documents are frozen).")
     lr: float = option(1e-4, help="AdamW learning rate.")
     batch_size: int = option(64, help="Queries per step.")
@@ -232,15 +235,23 @@ def fit(trainer: Trainer, held: list[int], train: list[int], opt: AdapterOptions
     return base_mrr, best, best_epoch, best_state, epochs_run, history
 
 
+def provider_entries(opts: AdapterOptions) -> dict[str, tuple[str, dict]]:
+    """{name: (spec, own settings)} of ``adapter.providers``, each entry validated like bench.models."""
+    from .providers.settings import parse_model_entry
+
+    return {name: parse_model_entry(name, value, "adapter.providers") for name, value in opts.providers.items()}
+
+
 def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options: AdapterOptions | None = None,
-                  *, provider=None) -> AdapterResult:
+                  *, provider=None, settings: dict | None = None) -> AdapterResult:
     import torch
 
     opt = options or AdapterOptions()
     rng = random.Random(opt.seed)
     torch.manual_seed(opt.seed)
     texts, rows = load_rows(train_path, corpus_path)
-    prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions)
+    prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions,
+                                     settings=settings)
     # Frozen embeddings, computed once (cache-backed).
     D = prov.encode_corpus(texts)
     Q = prov.encode_queries([r["query"] for r in rows])
@@ -254,7 +265,9 @@ def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options:
                            n_train=len(train), n_heldout=len(held), history=history)
     options = {k: v for k, v in dataclasses.asdict(opt).items() if k != "providers"}
     write_json(out / "adapter.json", {   # the endpoint without credentials: a key is never stored
-        "base_spec": prov.spec, "base_url": redact_url(opt.base_url), "dimensions": opt.dimensions,
+        "base_spec": prov.spec, "base_url": redact_url((settings or {}).get("base_url") or opt.base_url),
+        "base_settings": {k: v for k, v in (settings or {}).items() if k != "base_url"},
+        "dimensions": opt.dimensions,
         "dim": int(D.shape[1]), "hidden": opt.hidden, "options": redact_obj(options), "weights": "adapter.npz",
         "metrics": {k: v for k, v in dataclasses.asdict(result).items() if k != "out_dir"}})
     return result

@@ -16,6 +16,7 @@ from .mine import MineOptions
 from .pipeline import Pipeline, Stage
 from .prep import PrepOptions
 from .queries import QueryOptions
+from .rerank import RerankTrainOptions
 from .split import SplitOptions
 from .train import TrainOptions
 
@@ -113,7 +114,8 @@ def _run_mine(p: Pipeline, o: MineOptions) -> dict:
 
 
 register(Stage("mine", MineOptions, _run_mine, lambda p, o: [p.wd.train_hn],
-               reads=lambda p, o: [p.wd.train, p.wd.train_corpus, p.wd.eval] + _existing(_mine_options(p, o).model),
+               reads=lambda p, o: [p.wd.train, p.wd.train_corpus, p.wd.eval] + _existing(_mine_options(p, o).model)
+               + (_existing(o.reranker[len("local:"):]) if str(o.reranker).startswith("local:") else []),
                enabled=lambda p: p.configured("mine"), help="data/train.jsonl -> data/train_hn.jsonl"))
 
 
@@ -134,6 +136,18 @@ def _run_train(p: Pipeline, o: TrainOptions) -> dict:
 register(Stage("train", TrainOptions, _run_train, lambda p, o: [p.wd.finetuned],
                reads=lambda p, o: [train_data(p)] + _model_reads(p) + _existing(o.deepspeed),
                enabled=lambda p: p.configured("train"), help="training rows -> models/finetuned"))
+
+
+# --- rerank_train (kit/rerank/) --------------------------------------------------------------------
+def _run_rerank_train(p: Pipeline, o: RerankTrainOptions) -> dict:
+    from .rerank.stage import run_in_pipeline
+
+    return run_in_pipeline(p, o, train_data(p))
+
+
+register(Stage("rerank_train", RerankTrainOptions, _run_rerank_train, lambda p, o: [p.wd.root / "models" / "reranker"],
+               reads=lambda p, o: [train_data(p)] + _existing(o.model or p.model, o.deepspeed),
+               enabled=lambda p: p.configured("rerank_train"), help="training rows -> models/reranker"))
 
 
 # --- merge -----------------------------------------------------------------------------------------
@@ -177,17 +191,24 @@ register(Stage("merge", MergeOptions, _run_merge, merge_outputs,
 # --- adapter ---------------------------------------------------------------------------------------
 def adapter_specs(p: Pipeline) -> dict[str, str]:
     """adapter.providers: {name: provider spec}; `base` means the base model through the local provider."""
-    providers = p.options["adapter"].providers or {}
-    return {name: (f"local:{p.model}" if spec == "base" else spec) for name, spec in providers.items()}
+    return {name: spec for name, (spec, _) in adapter_entries(p).items()}
+
+
+def adapter_entries(p: Pipeline) -> dict[str, tuple[str, dict]]:
+    from .adapter import provider_entries
+
+    return {name: ((f"local:{p.model}" if spec == "base" else spec), own)
+            for name, (spec, own) in provider_entries(p.options["adapter"]).items()}
 
 
 def _run_adapter(p: Pipeline, o: AdapterOptions) -> dict:
     from .adapter import train_adapter
 
     out = {}
-    for name, spec in adapter_specs(p).items():
+    for name, (spec, own) in adapter_entries(p).items():
         click.echo(f"[adapter] {name} over {spec}", err=True)
-        out[name] = _summary(train_adapter(spec, train_data(p), p.wd.train_corpus, p.wd.adapters / name, o))
+        out[name] = _summary(train_adapter(spec, train_data(p), p.wd.train_corpus, p.wd.adapters / name, o,
+                                           settings=own))
     return out
 
 
@@ -219,15 +240,23 @@ def bench_models(p: Pipeline) -> dict[str, str]:
     return models
 
 
+def bench_rerankers(p: Pipeline, o: BenchOptions) -> dict:
+    """`bench.rerankers`, plus the cross-encoder `rerank_train` made (as `reranker`) when that stage is configured."""
+    own = {"reranker": f"local:{p.wd.root / 'models' / 'reranker'}"} if p.configured("rerank_train") else {}
+    return {**own, **(o.rerankers or {})}
+
+
 def _bench_reads(p: Pipeline, o: BenchOptions) -> list[Path]:
     local = [Path(s.split(":", 1)[1]) for s in bench_models(p).values() if s.startswith(("local:", "adapter:"))]
+    rr = [v if isinstance(v, str) else str(v.get("spec") or "") for v in bench_rerankers(p, o).values()]
+    local += [Path(s.split(":", 1)[1]) for s in rr if s.startswith("local:")]
     return [p.wd.eval] + _existing(o.general, *local)
 
 
 def _run_bench(p: Pipeline, o: BenchOptions) -> dict:
     from .bench.runner import bench
 
-    o = replace(o, baseline=o.baseline or "base")
+    o = replace(o, baseline=o.baseline or "base", rerankers=bench_rerankers(p, o))
     results = bench(str(p.wd.eval), bench_models(p), str(p.wd.report), o)
     return {"report_html": str(p.wd.report / "report.html"),
             "recommendation": (results or {}).get("recommendation")}

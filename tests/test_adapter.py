@@ -82,3 +82,15 @@ def test_heldout_slice_never_swallows_a_big_document():
     rows = [{"doc": "x"}] * 500 + [{"doc": "y"}] * 500
     held, train = heldout_split(rows, 0.1, random.Random(0), by_doc=True)
     assert len(held) == 100 and {rows[i]["doc"] for i in held} == {"x", "y"}
+
+
+def test_adapter_providers_take_per_model_settings_like_bench_models():
+    from kit.adapter import provider_entries
+    from kit.options import OptionError
+
+    opts = AdapterOptions(providers={"base": "base", "ali": {"spec": "dashscope:text-embedding-v4", "batch_size": 5,
+                                                             "dimensions": 512}})
+    assert provider_entries(opts) == {"base": ("base", {}),
+                                      "ali": ("dashscope:text-embedding-v4", {"batch_size": 5, "dimensions": 512})}
+    with pytest.raises(OptionError, match=r"adapter.providers.ali.batchsize: unknown key; did you mean batch_size\?"):
+        provider_entries(AdapterOptions(providers={"ali": {"spec": "dashscope:text-embedding-v4", "batchsize": 5}}))

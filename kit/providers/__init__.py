@@ -60,7 +60,8 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
                            f"give the endpoint again (base_url, or the model's own base_url)")
         base = make_provider(meta["base_spec"], base_url=base_url or stored,
                              dimensions=dimensions or meta.get("dimensions"), cache=cache,
-                             batch_size=batch_size, concurrency=concurrency, precision=precision, **kw)
+                             batch_size=batch_size, concurrency=concurrency, precision=precision,
+                             settings=meta.get("base_settings"), **kw)
         return AdapterProvider(rest, base)
     raise KitError(f"unknown provider spec {spec!r}: use {SPECS}")
 
