@@ -64,7 +64,8 @@ def _run_prep(p: Pipeline, o: PrepOptions) -> dict:
     return _summary(result)
 
 
-register(Stage("prep", PrepOptions, _run_prep, lambda p, o: [p.wd.corpus],
+register(Stage("prep", PrepOptions, _run_prep,
+               lambda p, o: [p.wd.corpus, p.wd.corpus.with_name(p.wd.corpus.stem + ".stats.json")],
                reads=lambda p, o: [Path(x) for x in o.inputs] + (_model_reads(p) if o.tokenizer == "model" else []),
                help="documents -> corpus.jsonl"))
 

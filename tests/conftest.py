@@ -110,3 +110,19 @@ def tiny_xlmr(tmp_path_factory, zh_e5_path) -> Path:
                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     XLMRobertaModel(cfg).save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory, tiny_bert) -> Path:
+    """The tiny BERT with a random one-logit classification head: a cross-encoder as FlagEmbedding's reranker
+    trainer would start from it (AutoModelForSequenceClassification, num_labels=1)."""
+    import shutil
+
+    import torch
+    from transformers import BertForSequenceClassification
+
+    d = tmp_path_factory.mktemp("tiny-ce")
+    shutil.copytree(tiny_bert, d, dirs_exist_ok=True)
+    torch.manual_seed(1)
+    BertForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=1).save_pretrained(d)
+    return d

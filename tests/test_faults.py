@@ -403,8 +403,25 @@ def test_train_dry_run_writes_nothing(tmp_path, tiny_bert):
 
 
 # -- prep's own cases (kit/prep) ------------------------------------------------------------------------
-# A non-UTF-8 file name in a folder and an unknown tokenizer offline are prep's too; their tests join this
-# suite once kit/prep reports them in one line (today both end in a traceback).
+
+def test_unknown_tokenizer_offline_is_one_line(tmp_path):
+    r = kit("prep", PDFS[0], "-o", tmp_path / "c.jsonl", "--tokenizer", "no-such-org/no-such-model",
+            env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "tokenizer no-such-org/no-such-model" in r.stderr and "offline" in r.stderr
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_non_utf8_file_name_in_a_folder_does_not_stop_the_batch(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / PDFS[0].name).write_bytes(PDFS[0].read_bytes())
+    bad = os.path.join(os.fsencode(str(docs)), b"\xb2\xe2\xca\xd4.pdf")   # GBK bytes of a name, not UTF-8
+    with open(bad, "wb") as f:
+        f.write(PDFS[0].read_bytes())
+    r = kit("prep", docs, "-o", tmp_path / "c.jsonl", "--workers", "1")
+    assert "Traceback" not in r.stderr and "UTF-8" in r.stdout + r.stderr
+    assert (tmp_path / "c.jsonl").exists() and (tmp_path / "c.jsonl").stat().st_size > 0
 
 def test_truncated_pdf_with_eof_appended_fails_and_removes_the_stale_corpus(tmp_path):
     data = PDFS[0].read_bytes()

@@ -1,4 +1,7 @@
-"""prep: PDFs -> cleaned page text (pdf.py) -> chunks with title and page metadata (chunk.py)."""
-from .stage import PrepOptions, PrepResult, prep
+"""prep: documents -> corpus.jsonl. pdf.py (+ layout.py tables/columns, ocr.py scans, clean.py headers and
+paragraphs) and inputs.py (txt, md, docx, jsonl) read; structure.py and chunk.py cut; fidelity.py checks that
+nothing was lost; stage.py runs it all over files in parallel; report.py tells."""
+from .report import PrepResult
+from .stage import PrepFiles, PrepOptions, prep
 
-__all__ = ["PrepOptions", "PrepResult", "prep"]
+__all__ = ["PrepFiles", "PrepOptions", "PrepResult", "prep"]

@@ -1,171 +1,34 @@
-"""PDF -> cleaned page text with pdfplumber.
+"""PDF -> a Document of cleaned pages, with pdfplumber (text, positions, tables) and RapidOCR (scans).
 
-Cleaning, in order, and why:
-- bad files are caught before pdfplumber sees them (empty, not a PDF, encrypted, corrupt, truncated), so one
-  bad file is one clear line and the batch goes on;
-- tables (pdfplumber's table finder) become ``a | b | c`` rows and their characters are removed from the
-  running text, so table cells are not read twice or glued into sentences;
-- pages whose glyphs decode to garbage (fonts without a ToUnicode map: digits and Chinese punctuation come out
-  as ``!"#$%&``, or ``(cid:12)``, or private-use characters) are detected and reported, never indexed;
-- lines that repeat at the top or bottom of many pages (running headers, footers, ``file://`` print headers)
-  and page numbers (``—1—``, ``- 3 -``, ``第 3 页``, ``3/20``) are dropped;
-- compatibility characters are normalised with NFKC (Kangxi radicals ⼗⼀⼈ -> 十一人, full-width letters and
-  digits -> ASCII), *except* full-width punctuation, which stays Chinese (，。；：？！（）) so sentence splitting
-  and the text a user reads keep their Chinese form;
-- wrapped lines are joined (no space between Chinese characters, one space between Latin words), paragraph
-  breaks are kept (short line ending a sentence, or a heading / article marker starting the next line).
+In order, and why:
+- bad files are caught before pdfplumber sees them (empty, not a PDF, encrypted, corrupt, truncated, no page),
+  so one bad file is one clear line and the batch goes on;
+- each page's lines come from layout.py (tables that are tables become ``a | b | c`` rows in place, two-column
+  pages are read column by column); its text layer (``extract_text()``) is kept as the reference that
+  fidelity.py compares the chunks with;
+- image-only pages are read by OCR (``ocr: auto``; ``force`` reads every page by OCR, ``off`` reports them);
+- pages whose glyphs decode to garbage (fonts without a ToUnicode map) are reported, never indexed;
+- clean.py drops running headers/footers and page numbers (saying how much) and joins wrapped lines.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections import Counter
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-import logging
+
+from .clean import RawPage, clean_pages
+from .document import Document, display
+from .layout import Line, page_lines
+from .text import garbage_reason
 
 # pdfminer warns once per glyph about malformed font descriptors that do not affect the text.
 logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
-def _is_fullwidth_punct(cp: int) -> bool:
-    return 0xFF01 <= cp <= 0xFF65 and not chr(cp).isalnum()
+OCR_MODES = ("auto", "off", "force")
+MIN_TEXT_CHARS = 10          # fewer text-layer characters than this on a page with images: a scan
 
 
-def _build_nfkc_table() -> dict[int, str]:
-    # Precomputed once over the BMP: str.translate is ~50x faster than normalising text char by char.
-    table = {}
-    for cp in range(0x10000):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        ch = chr(cp)
-        norm = unicodedata.normalize("NFKC", ch)
-        if norm != ch and not _is_fullwidth_punct(cp):
-            table[cp] = norm
-    return table
-
-
-_NFKC = _build_nfkc_table()
-# NFKC maps the Kangxi radicals (U+2F00..) but not the CJK Radicals Supplement (U+2E80..), which some PDF
-# fonts also use for ordinary characters (⺠ for 民, ⻔ for 门). Unicode's EquivalentUnifiedIdeograph.txt is not
-# shipped with Python, so the common ones are listed here.
-_RADICAL_SUPPLEMENT = {  # checked against unicodedata.name(): e.g. U+2EA0 CJK RADICAL CIVILIAN -> 民
-    "⺠": "民", "⻔": "门", "⻅": "见", "⻓": "长", "⻋": "车", "⻢": "马", "⻚": "页", "⻛": "风", "⻜": "飞", "⻝": "食",
-    "⻈": "讠", "⻉": "贝", "⻄": "西", "⻆": "角", "⻰": "龙", "⻮": "齿", "⻤": "鬼", "⻥": "鱼", "⻦": "鸟", "⻨": "麦",
-    "⻩": "黄", "⻬": "齐", "⻘": "青", "⻙": "韦", "⻣": "骨", "⻏": "阝", "⻖": "阝", "⺮": "竹", "⻌": "辶", "⺌": "小",
-    "⺍": "小", "⺡": "氵", "⺣": "灬", "⺤": "爫", "⺦": "丬", "⺧": "牛", "⺨": "犭", "⺩": "王", "⺫": "罒", "⺬": "礻",
-    "⺭": "礻", "⺼": "月", "⺾": "艹", "⺿": "艹", "⻀": "艹", "⻁": "虎", "⻂": "衤", "⻃": "覀", "⻗": "雨", "⻠": "饣",
-    "⻡": "首", "⻧": "卤", "⻪": "黾", "⻑": "長", "⻊": "足", "⺅": "亻", "⺉": "刂", "⺗": "忄", "⺘": "扌", "⺙": "攵",
-    "⺲": "罒", "⺻": "聿", "⻍": "辶", "⻎": "辶", "⻐": "钅",
-}
-_NFKC.update({ord(k): v for k, v in _RADICAL_SUPPLEMENT.items() if k != v})
-
-
-def nfkc_keep_chinese_punct(text: str) -> str:
-    return text.translate(_NFKC)
-
-
-CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_RE = re.compile(f"[{CJK}]")
-_CN_PUNCT = set("，。、；：？！“”‘’（）《》【】…—")
-_SUSPECT_SYMBOLS = set("!\"#$%&'*+/<=>@\\^_`|~’")
-_CID = re.compile(r"\(cid:\d+\)")
-
-PAGE_NUMBER = re.compile(
-    r"^\s*(?:[-–—－_]*\s*\d{1,4}\s*[-–—－_]*|第\s*\d{1,4}\s*页(?:\s*[/，,]?\s*共\s*\d{1,4}\s*页)?"
-    r"|\d{1,4}\s*/\s*\d{1,4}|page\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?|[ivxlcdm]{1,6})\s*$",
-    re.IGNORECASE)
-PRINT_HEADER = re.compile(r"^\s*(?:file|https?)://\S*", re.IGNORECASE)
-# A line starting with one of these opens a new paragraph (headings, law articles, list items).
-BLOCK_START = re.compile(
-    r"^\s*(?:第[一二三四五六七八九十百千零〇\d]+(?:[编章节](?:\s|$)|条(?:之[一二三四五六七八九十]+)?(?:\s|$))|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]"
-    r"|\d+(?:\.\d+)*[、.．]\s*\S|[①-⑳]|目\s*录)")
-# A short line starting with one of these is a heading and ends its paragraph (articles 第N条 are not headings).
-HEADING_LINE = re.compile(
-    r"^\s*(?:第[一二三四五六七八九十百千零〇\d]+[编章节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]"
-    r"|\d+(?:\.\d+)*[、.．]\s*\S|目\s*录)")
-SECTION_HEADING = re.compile(r"^\s*第[一二三四五六七八九十百千零〇\d]+[编章节](?![的规中])\S")
-SENTENCE_END = tuple("。！？；：…」』”)）") + (".", "!", "?", ";", ":")
-
-
-@dataclass
-class Page:
-    number: int                 # 1-based
-    text: str                   # cleaned; paragraphs separated by "\n"
-
-
-@dataclass
-class Document:
-    path: str
-    name: str
-    pages: list[Page] = field(default_factory=list)
-    page_count: int = 0
-    problems: list[str] = field(default_factory=list)   # "file: page N: what" lines
-    failed: bool = False                                 # the whole file was rejected
-
-
-def garbage_reason(text: str) -> str | None:
-    """Why a page's text looks like undecodable glyphs, or None. Thresholds tuned on the broken law PDFs
-    in ../shared/data/pdfs/broken (ratios there: 4-10% suspect symbols, 0 Chinese punctuation) against
-    the clean law PDFs and annual reports (< 1%)."""
-    stripped = [c for c in text if not c.isspace()]
-    if not stripped:
-        return None
-    n = len(stripped)
-    cid = len(_CID.findall(text))
-    if cid and cid * 6 / n > 0.05:
-        return f"{cid} glyphs extracted as (cid:N): the font has no ToUnicode map"
-    bad = sum(1 for c in stripped if 0xE000 <= ord(c) <= 0xF8FF or c == "\ufffd")
-    if bad / n > 0.05:
-        return f"{bad} of {n} characters are private-use or replacement characters"
-    cjk = len(_CJK_RE.findall(text))
-    if cjk >= 40:
-        chars = list(text)
-        suspect = 0
-        for i, c in enumerate(chars):
-            if c in _SUSPECT_SYMBOLS:
-                near = chars[max(0, i - 1):i] + chars[i + 1:i + 2]
-                if any(_CJK_RE.match(x) for x in near):
-                    suspect += 1
-        cn_punct = sum(1 for c in text if c in _CN_PUNCT or c in "，。；：？！（）")
-        if suspect / cjk > 0.02 and cn_punct / cjk < 0.01:
-            return (f"digits/punctuation decode as ASCII symbols ({suspect} symbols inside Chinese text, "
-                    f"{cn_punct} Chinese punctuation marks): the font has no usable ToUnicode map")
-    return None
-
-
-def _table_rows(table) -> list[str]:
-    rows = []
-    for row in table.extract() or []:
-        cells = [re.sub(r"\s+", " ", c or "").strip() for c in row]
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return rows
-
-
-def _page_lines(page) -> tuple[list[str], list[str], bool]:
-    """Raw text lines outside tables, table rows, and whether the page has images."""
-    tables = []
-    try:
-        tables = page.find_tables()
-    except Exception:  # pdfplumber's table finder can fail on odd vector art; the text is still usable
-        tables = []
-    if tables:
-        boxes = [t.bbox for t in tables]
-
-        def outside(obj):
-            if obj.get("object_type") != "char":
-                return True
-            x, y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
-            return not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
-
-        text = page.filter(outside).extract_text() or ""
-    else:
-        text = page.extract_text() or ""
-    table_lines = [r for t in tables for r in _table_rows(t)]
-    return text.split("\n"), table_lines, bool(page.images)
-
-
-def _check_file(path: Path) -> str | None:
+def check_file(path: Path) -> str | None:
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -198,141 +61,116 @@ def _exception_chain(e: BaseException):
         todo += [c for c in (x.__cause__, x.__context__) if c is not None]
 
 
-def _root_cause(e: BaseException) -> BaseException:
+def open_error(e: BaseException) -> str:
+    """The one line for a PDF that cannot be opened."""
     chain = list(_exception_chain(e))
-    return chain[-1] if len(chain) > 1 else e
-
-
-def _is_encryption_error(e: BaseException) -> bool:
-    for x in _exception_chain(e):
+    for x in chain:
         name, msg = type(x).__name__, str(x).lower()
         if name in ("PDFPasswordIncorrect", "PDFEncryptionError", "PDFEncryptionWarning") or \
                 "password" in msg or "encrypt" in msg:
-            return True
-    return False
+            return "encrypted PDF (needs a password); decrypt it first"
+    root = chain[-1] if len(chain) > 1 else e
+    return f"corrupt PDF ({type(root).__name__}: {str(root) or type(root).__name__})"
 
 
-def _norm_repeat(line: str) -> str:
-    return re.sub(r"\d+", "#", re.sub(r"\s+", "", line))
+@dataclass
+class _Reader:
+    """Per-file state while its pages are read."""
+    path: Path
+    ocr: str
+    doc: Document
+    raw: list[RawPage] = field(default_factory=list)
+    garbage: int = 0
+    _pdfium: object = None
+
+    def scan(self, index: int) -> list[Line]:
+        from . import ocr
+
+        if self._pdfium is None:
+            import pypdfium2
+
+            # bytes, not the path: pdfium cannot open a file name that is not valid UTF-8
+            self._pdfium = pypdfium2.PdfDocument(self.path.read_bytes())
+        return [Line(0, t) for t in ocr.ocr_image(ocr.render(self._pdfium, index))]
+
+    def close(self):
+        if self._pdfium is not None:
+            self._pdfium.close()
+
+    def page(self, number: int, page) -> None:
+        ref = page.extract_text() or ""
+        scanned = len(ref.strip()) < MIN_TEXT_CHARS and bool(page.images)
+        where = f"{self.doc.path}: page {number}"
+        if self.ocr == "force" or (self.ocr == "auto" and scanned):
+            lines = self.scan(number - 1)
+            self.doc.ocr_pages += 1
+            self.raw.append(RawPage(number, lines, ref, ocr=True))
+            if not lines and not ref.strip():
+                self.doc.problems.append(f"{where}: OCR found no text")
+            return
+        if scanned and not ref.strip():
+            self.doc.skipped += 1
+            self.doc.problems.append(f"{where}: no text layer (image-only page; set ocr to auto to read it)")
+            return
+        layout = page_lines(page)
+        lines = layout.lines
+        self.doc.tables += layout.tables
+        why = garbage_reason("\n".join(ln.text for ln in lines if ln.kind == "text"))
+        if why:
+            self.garbage += 1
+            self.doc.skipped += 1
+            self.doc.problems.append(f"{where}: skipped, {why}" + ("" if self.ocr == "off" else
+                                                                    "; ocr force reads it by OCR"))
+            return
+        self.raw.append(RawPage(number, lines, ref if layout.flow_ref is None else layout.flow_ref,
+                                cells=layout.cell_chars))
 
 
-def read_pdf(path) -> Document:
+def _text_layer(page) -> str:
+    try:
+        return page.extract_text() or ""
+    except Exception:
+        return ""
+
+
+def read_pdf(path, ocr: str = "auto") -> Document:
     """Extract and clean every page of one PDF; problems are recorded, never raised."""
     import pdfplumber
 
     path = Path(path)
-    doc = Document(path=str(path), name=path.stem)
-    reason = _check_file(path)
+    doc = Document(path=display(path), name=display(path.stem))
+    reason = check_file(path)
     if reason:
-        doc.problems.append(f"{path}: {reason}")
-        doc.failed = True
-        return doc
-    raw: list[tuple[int, list[str], list[str]]] = []
+        return doc.fail(reason)
+    reader = _Reader(path, ocr, doc)
     try:
         with pdfplumber.open(path) as pdf:
             doc.page_count = len(pdf.pages)
             for i, page in enumerate(pdf.pages, start=1):
                 try:
-                    lines, table_lines, has_images = _page_lines(page)
-                except Exception as e:  # one broken page must not lose the file
-                    doc.problems.append(f"{path}: page {i}: cannot extract text ({type(e).__name__}: {e})")
-                    continue
-                text = "\n".join(lines)
-                if not text.strip() and not table_lines:
-                    if has_images:
-                        doc.problems.append(f"{path}: page {i}: no text layer (image-only page; OCR it first)")
-                    continue
-                why = garbage_reason(text)
-                if why:
-                    doc.problems.append(f"{path}: page {i}: skipped, {why}")
-                    continue
-                raw.append((i, lines, table_lines))
+                    reader.page(i, page)
+                except Exception as e:  # one broken page must not lose the file (its text counts as lost)
+                    doc.problems.append(f"{doc.path}: page {i}: cannot extract text ({type(e).__name__}: {e})")
+                    reader.raw.append(RawPage(i, [], _text_layer(page)))
+                    doc.skipped += 1
+                finally:
+                    page.close()   # frees the page's parsed objects: a 300-page report stays small
     except Exception as e:
-        root = _root_cause(e)
-        name = type(root).__name__
-        msg = str(root) or name
-        if _is_encryption_error(e):
-            doc.problems.append(f"{path}: encrypted PDF (needs a password); decrypt it first")
-        else:
-            doc.problems.append(f"{path}: corrupt PDF ({name}: {msg})")
-        doc.failed = True
-        return doc
-    if doc.page_count and not raw:
-        doc.problems.append(f"{path}: no usable text on any of its {doc.page_count} pages")
-        doc.failed = True
-        return doc
-    garbage_pages = sum(1 for p in doc.problems if "skipped," in p)
-    if garbage_pages and garbage_pages >= len(raw):
-        doc.problems.append(f"{path}: rejected: {garbage_pages} of {doc.page_count} pages decode to garbage; "
-                            f"the rest cannot be trusted (re-export the PDF with embedded Unicode fonts or OCR it)")
-        doc.failed = True
-        doc.pages = []
-        return doc
-    doc.pages = _clean_pages(raw)
+        return doc.fail(open_error(e))
+    finally:
+        reader.close()
+    return _finish(doc, reader)
+
+
+def _finish(doc: Document, reader: _Reader) -> Document:
+    if doc.page_count == 0:
+        return doc.fail("no pages (a damaged or truncated PDF: its page tree is missing)")
+    usable = sum(1 for p in reader.raw if p.lines)
+    if not usable:
+        return doc.fail(f"no usable text on any of its {doc.page_count} pages")
+    if reader.garbage and reader.garbage >= usable:
+        return doc.fail(f"rejected: {reader.garbage} of {doc.page_count} pages decode to garbage (fonts without a "
+                        f"usable ToUnicode map); the rest cannot be trusted (re-export the PDF with embedded "
+                        f"Unicode fonts, or set ocr to force)")
+    doc.pages = clean_pages(reader.raw)
     return doc
-
-
-def _clean_pages(raw: list[tuple[int, list[str], list[str]]]) -> list[Page]:
-    # Running headers/footers: a line (digits ignored) among the first/last 2 lines of >= 40% of pages.
-    edge_counts: Counter = Counter()
-    for _, lines, _ in raw:
-        ls = [ln for ln in lines if ln.strip()]
-        for ln in set(ls[:2] + ls[-2:]):
-            edge_counts[_norm_repeat(ln)] += 1
-    min_repeat = max(3, int(0.4 * len(raw)))
-    repeated = {k for k, c in edge_counts.items() if c >= min_repeat and k}
-    pages = []
-    for number, lines, table_lines in raw:
-        ls = [ln for ln in lines if ln.strip()]
-        kept = []
-        for j, ln in enumerate(ls):
-            edge = j < 2 or j >= len(ls) - 2
-            if PRINT_HEADER.match(ln) or PAGE_NUMBER.match(nfkc_keep_chinese_punct(ln)):
-                continue
-            if edge and _norm_repeat(ln) in repeated:
-                continue
-            kept.append(nfkc_keep_chinese_punct(ln).strip())
-        paragraphs = join_lines(kept)
-        paragraphs += [nfkc_keep_chinese_punct(r) for r in table_lines]
-        text = "\n".join(p for p in paragraphs if p)
-        if text:
-            pages.append(Page(number, text))
-    return pages
-
-
-def _joiner(prev: str, nxt: str) -> str:
-    if not prev or not nxt:
-        return ""
-    a, b = prev[-1], nxt[0]
-    if a.isascii() and a.isalnum() and b.isascii() and b.isalnum():
-        return " "
-    return ""
-
-
-def join_lines(lines: list[str]) -> list[str]:
-    """Join wrapped lines into paragraphs. A paragraph ends after a line that ends a sentence and is
-    visibly shorter than the page's full lines, or before a heading/article/list marker."""
-    # Spaces inside a line are kept (collapsed): in some PDFs they stand where punctuation glyphs were lost.
-    lines = [re.sub(r"\s+", " ", ln).strip() for ln in lines if ln and ln.strip()]
-    if not lines:
-        return []
-    full = sorted(len(ln) for ln in lines)[int(0.8 * (len(lines) - 1))]
-    paragraphs: list[str] = []
-    cur = ""
-    for ln in lines:
-        # 第X编/章/节 on a short line is a heading even without a space after the marker (annual reports print
-        # "第七节优先股相关情况"); such a line is never the wrapped tail of a sentence.
-        section_heading = (bool(SECTION_HEADING.match(ln)) and len(ln) <= 30
-                           and not ln.endswith(("，", "、", ",", "。", "；")))
-        if cur and (BLOCK_START.match(ln) or section_heading):
-            paragraphs.append(cur)
-            cur = ""
-        cur = cur + _joiner(cur, ln) + ln if cur else ln
-        is_heading = section_heading or (bool(HEADING_LINE.match(ln)) and len(ln) <= 30 and len(ln) < 0.6 * full
-                                         and not ln.endswith(("，", "、", ",")))
-        if is_heading or (ln.endswith(SENTENCE_END) and len(ln) < 0.9 * full):
-            paragraphs.append(cur)
-            cur = ""
-    if cur:
-        paragraphs.append(cur)
-    return paragraphs

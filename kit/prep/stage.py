@@ -1,69 +1,130 @@
-"""The prep stage: PDF files and folders -> corpus.jsonl, one process per file in parallel."""
+"""The prep stage: document files and folders -> corpus.jsonl (+ corpus.stats.json), one process per file.
+
+Per file (in a worker): read (pdf.py / inputs.py) -> chunk (chunk.py) -> measure fidelity (fidelity.py).
+Here: the options, the worker pool (workers die with the parent, even on SIGKILL; SIGTERM and Ctrl-C stop
+them at once), the summary with one line per bad file, and the atomic output. A run that produces no chunk
+removes the output of an earlier run instead of leaving it for later stages to read.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import KitError, write_jsonl
+from ..io import KitError, write_json, write_jsonl
+from ..options import option
 from .chunk import ChunkOptions, chunk_document, make_token_counter
-from .pdf import read_pdf
+from .fidelity import WARN_BELOW, measure
+from .document import Document, display
+from .inputs import KINDS, excluded, find_inputs, read_docx, read_jsonl, read_text
+from .pdf import OCR_MODES, read_pdf
+from .report import FileReport, PrepResult
+
+
+def _positive(v) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _not_negative(v) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
 
 
 @dataclass
 class PrepOptions:
-    max_tokens: int = 480
-    overlap: int = 0
-    tokenizer: str | None = None     # hub id or folder of the target model; None counts characters
-    min_chars: int = 10
-    workers: int = 0                 # 0 = one per CPU core
-    progress: bool = True
+    """The ``prep:`` section; field names equal its keys."""
+
+    inputs: list[str] = option(default_factory=list, path=True, argument=True,
+                               help="Documents: PDF, TXT, MD, DOCX or JSONL corpus files, or folders (searched "
+                                    "recursively).")
+    max_tokens: int = option(480, check=_positive,
+                             help="Chunk budget in tokens of the target tokenizer (characters without one).")
+    overlap: int = option(0, check=_not_negative,
+                          help="Sentences repeated at the start of the next chunk when running text is cut.")
+    tokenizer: str | None = option(None, help="Hub id or folder of the target model whose tokenizer counts tokens; "
+                                   "`model` = the model being fine-tuned; null counts characters.")
+    min_chars: int = option(10, check=_not_negative,
+                            help="A section with less text than this joins the chunk before (or after) it "
+                                 "instead of standing alone; no text is dropped.")
+    ocr: str = option("auto", choices=OCR_MODES,
+                      help="OCR (RapidOCR, CPU) for PDF pages: `auto` reads image-only pages, `force` reads "
+                           "every page from its image (text layer ignored), `off` reports image-only pages.")
+    exclude: list[str] = option(default_factory=lambda: ["README*", "SOURCE*", "LICENSE*"],
+                                help="File-name patterns skipped when a folder is searched (a file named "
+                                     "explicitly is always read).")
+    workers: int = option(0, check=_not_negative, help="Parallel processes (0 = one per CPU core).")
+    progress: bool = option(True, yaml=False, help="Show a progress bar.")
 
 
 @dataclass
-class PrepResult:
-    files: int = 0
-    files_failed: int = 0
-    pages: int = 0
-    pages_skipped: int = 0
-    chunks: int = 0
-    problems: list[str] = field(default_factory=list)
+class PrepFiles:
+    """What `kit prep` writes (`kit run` writes the workdir's corpus.jsonl)."""
 
-    def summary(self) -> str:
-        return (f"{self.files} files, {self.pages} pages, {self.chunks} chunks; "
-                f"{self.files_failed} files failed, {self.pages_skipped} pages skipped")
+    output: str = option(yaml=False, required=True, short="o", help="corpus.jsonl to write.")
 
 
-def find_pdfs(inputs) -> list[Path]:
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() == ".pdf")
-        elif p.exists():
-            out.append(p)
-        else:
-            raise KitError(f"{p}: no such file or folder")
-    # the same file named twice is read once
-    seen, unique = set(), []
-    for p in out:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+def stats_path(output) -> Path:
+    """The statistics written beside the corpus: ``corpus.jsonl`` -> ``corpus.stats.json``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".stats.json")
+
+
+def read_documents(path: Path, ocr: str):
+    kind = KINDS.get(path.suffix.lower())
+    if kind is None and not _starts_like_pdf(path):   # a file named explicitly with another suffix
+        return [Document(path=display(path), name=display(path.stem)).fail(
+            f"not a document prep reads ({path.suffix or 'no suffix'}): PDF, TXT, MD, DOCX or JSONL")]
+    if kind in (None, "pdf"):
+        return [read_pdf(path, ocr)]
+    if kind == "docx":
+        return [read_docx(path)]
+    if kind == "jsonl":
+        return read_jsonl(path)
+    return [read_text(path, kind)]
+
+
+def _starts_like_pdf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"%PDF-" in f.read(1024)
+    except OSError:
+        return True   # read_pdf names the problem
+
+
+# Token counters per tokenizer name, built once per process (a worker handles many files). Keyed by name, not
+# one global: a process (or a forked worker inheriting its parent's memory) may prep with several tokenizers.
+_counters: dict = {}
+
+
+def work(args) -> FileReport:
+    """One input file -> its chunk rows and its report (runs in a worker process)."""
+    path, options = args
+    counter = _counters.get(options.tokenizer)
+    if counter is None:
+        counter = _counters[options.tokenizer] = make_token_counter(options.tokenizer)
+    report = FileReport(display(path))
+    copts = ChunkOptions(options.max_tokens, options.overlap, options.min_chars)
+    for doc in read_documents(Path(path), options.ocr):
+        report.add_document(doc)
+        if doc.failed:
+            continue
+        chunks = chunk_document(doc, copts, counter)
+        report.add_chunks(chunks, measure(doc, chunks))
+    return report
 
 
 def _count_pages(path: Path) -> int:
     """Page count for the progress bar only. pypdfium2 (installed with pdfplumber) reads the page tree in
-    ~0.1 ms per page, where pdfplumber would parse every page object; bad files count 0 here and are
-    reported by read_pdf."""
+    ~0.1 ms per page; bad files and other inputs count 0 here."""
     import pypdfium2
 
+    if KINDS.get(path.suffix.lower(), "pdf") != "pdf":
+        return 0
     try:
-        pdf = pypdfium2.PdfDocument(str(path))
+        pdf = pypdfium2.PdfDocument(path.read_bytes())
     except Exception:
         return 0
     try:
@@ -72,79 +133,147 @@ def _count_pages(path: Path) -> int:
         pdf.close()
 
 
-# Token counters per tokenizer name, built once per process (a worker handles many files). Keyed by name, not
-# one global: a process (or a forked worker inheriting its parent's memory) may prep with several tokenizers.
-_counters: dict = {}
+def _init_worker(threads: int) -> None:
+    """Pool worker: dies with the parent (even a SIGKILLed one), leaves Ctrl-C to the parent, and shares the
+    cores with the other workers when it runs OCR."""
+    from ..procs import die_with_parent
+    from . import ocr
+
+    die_with_parent(signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ocr.configure(threads)
 
 
-def _work(args):
-    path, options = args
-    counter = _counters.get(options.tokenizer)
-    if counter is None:
-        counter = _counters[options.tokenizer] = make_token_counter(options.tokenizer)
-    doc = read_pdf(path)
-    chunks = [] if doc.failed else chunk_document(
-        doc, ChunkOptions(options.max_tokens, options.overlap, options.min_chars), counter)
-    return (str(path), doc.page_count, len(doc.pages), doc.failed, doc.problems, [c.to_json() for c in chunks])
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While the pool runs, SIGTERM stops prep like Ctrl-C (the pool is terminated on the way out)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stop(pool) -> None:
+    """Kill the pool's workers now (Ctrl-C, SIGTERM, an error): the standard library has no public way to
+    before Python 3.14 (``terminate_workers``), hence its ``_processes``."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_pass(jobs: list, workers: int, done) -> list:
+    """Run ``jobs`` in a pool until all are done or a worker dies (a reader crashed on some file); returns
+    the jobs not done, in their order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker,
+                               initargs=(threads,))
+    left = dict(enumerate(jobs))
+    try:
+        with _sigterm_interrupts():
+            futures = {pool.submit(work, job): i for i, job in left.items()}
+            for fut in as_completed(futures):
+                done(fut.result())
+                del left[futures[fut]]
+    except BrokenProcessPool:
+        pass
+    except BaseException:
+        _stop(pool)
+        raise
+    _stop(pool)
+    return [left[i] for i in sorted(left)]
+
+
+def _run(jobs, workers: int, done) -> None:
+    """Every job once; a file whose reader crashes its worker process is one failed file, the rest goes on."""
+    if workers <= 1:
+        for job in jobs:
+            done(work(job))
+        return
+    pending = list(jobs)
+    while pending:
+        pending = _pool_pass(pending, workers, done)
+        if pending and workers == 1:     # one at a time: the first one left is the one that crashed
+            path = display(pending.pop(0)[0])
+            done(FileReport(path, failed=True, problems=[f"{path}: the reader crashed on this file (a bug in "
+                                                        f"pdfminer/pdfium or a hostile PDF); skipped"]))
+        workers = 1   # after a crash, find the culprit one file at a time
+
+
+def _remove_stale(output) -> None:
+    for p in (Path(output), stats_path(output)):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
 
 
 def prep(inputs, output, options: PrepOptions | None = None, echo=None) -> PrepResult:
-    """Read every PDF under ``inputs`` and write their chunks to ``output`` (atomically, ordered by file)."""
+    """Read every document under ``inputs`` and write their chunks to ``output`` (atomically, ordered by
+    file) and the statistics beside it; returns the counts, per-file fidelity and problems."""
     from tqdm.auto import tqdm
 
     options = options or PrepOptions()
     echo = echo or (lambda m: print(m, file=sys.stderr))
-    files = find_pdfs(inputs)
+    try:
+        files, notes = find_inputs(inputs, options.exclude)
+    except KitError:
+        _remove_stale(output)
+        raise
     if not files:
-        raise KitError(f"no PDF found in {', '.join(map(str, inputs))}")
+        _remove_stale(output)
+        raise KitError(f"no document (PDF, TXT, MD, DOCX, JSONL) found in {', '.join(map(display, inputs))}")
+    for n in notes:
+        echo(n)
     if options.tokenizer:
         make_token_counter(options.tokenizer)  # fail early, in this process, on a bad tokenizer name
-    workers = options.workers or min(len(files), os.cpu_count() or 1)
-    result = PrepResult(files=len(files))
-    by_file: dict[str, list[dict]] = {}
+    workers = min(options.workers or os.cpu_count() or 1, len(files))
+    result = PrepResult(problems=list(notes), excluded=excluded(inputs, options.exclude))
+    by_file: dict[str, FileReport] = {}
     # Largest files first: work is handed out per file, and a big report started last would leave the other
     # workers idle at the end. The output order stays the input order (rows are reassembled by file below).
     jobs = [(p, options) for p in sorted(files, key=lambda f: -f.stat().st_size)]
-    # Progress in pages (what the time goes into); work is handed out per file, so the bar moves by whole files.
     bar = tqdm(total=sum(_count_pages(p) for p in files), desc="prep", unit="page",
                disable=not options.progress or None)
 
-    def done(outcome):
-        _collect(outcome, result, by_file, echo)
-        bar.update(outcome[1])
+    def done(report: FileReport):
+        result.collect(report, echo)
+        by_file[report.path] = report
+        bar.update(report.page_count)
         bar.set_postfix(files=f"{len(by_file)}/{len(files)}", failed=result.files_failed, refresh=False)
 
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for outcome in pool.map(_work, jobs):
-                done(outcome)
-    else:
-        for job in jobs:
-            done(_work(job))
-    bar.close()
-    rows = [r for p in files for r in by_file.get(str(p), [])]
-    ids = [r["id"] for r in rows]
-    if len(set(ids)) != len(ids):
-        # two files with the same name and text: make their ids distinct but still stable
-        seen: dict[str, int] = {}
-        for r in rows:
-            n = seen.get(r["id"], 0)
-            seen[r["id"]] = n + 1
-            if n:
-                r["id"] = f"{r['id']}-{n}"
+    try:
+        _run(jobs, workers, done)
+    finally:
+        bar.close()
+    rows = [r for p in files for r in by_file[display(p)].rows]
+    _dedupe_ids(rows)
     result.chunks = len(rows)
-    if rows:
-        write_jsonl(output, rows)
+    result.warn(echo, WARN_BELOW)
+    if not rows:
+        _remove_stale(output)
+        return result
+    write_jsonl(output, rows)
+    result.stats_path = str(stats_path(output))
+    write_json(result.stats_path, result.stats())
     return result
 
 
-def _collect(outcome, result: PrepResult, by_file: dict, echo) -> None:
-    path, page_count, pages_ok, failed, problems, rows = outcome
-    for p in problems:
-        echo(p)
-    result.problems += problems
-    result.pages += page_count
-    result.pages_skipped += max(0, page_count - pages_ok) if not failed else page_count
-    if failed:
-        result.files_failed += 1
-    by_file[path] = rows
+def _dedupe_ids(rows: list[dict]) -> None:
+    """Two files with the same name and text: make their ids distinct but still stable."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        n = seen.get(r["id"], 0)
+        seen[r["id"]] = n + 1
+        if n:
+            r["id"] = f"{r['id']}-{n}"

@@ -1,0 +1,143 @@
+"""Other inputs (txt, md, docx, a JSONL corpus) flow through the same chunking, ids and fidelity check."""
+import json
+import os
+
+import pytest
+
+from kit.io import read_json
+from kit.prep import PrepOptions, prep
+from kit.prep.inputs import find_inputs
+
+from conftest import DATA, LAW_PDFS
+
+STARD = DATA / "retrieval" / "stard_dev" / "corpus.jsonl"
+
+
+def _rows(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(x) for x in f]
+
+
+def _prep(inputs, out, **kw):
+    lines = []
+    result = prep(inputs, out, PrepOptions(progress=False, workers=1, **kw), echo=lines.append)
+    return result, (_rows(out) if out.exists() else []), lines
+
+
+def test_text_and_markdown_files(tmp_path):
+    (tmp_path / "规章.txt").write_text("第一章 总则\n第一条 为了规范管理，制定本办法。\n第二条 本办法适用于全体员工。\n",
+                                       encoding="utf-8")
+    (tmp_path / "说明.md").write_text("# 员工手册\n\n## 一、考勤\n\n员工应当按时上下班。迟到三次记旷工一天。\n\n"
+                                      "| 项目 | 天数 |\n|---|---|\n| 年假 | 5 |\n| 病假 | 10 |\n", encoding="utf-8")
+    (tmp_path / "旧文件.txt").write_bytes("第一条 本制度由行政部负责解释。".encode("gb18030"))
+    result, rows, lines = _prep([tmp_path], tmp_path / "out" / "corpus.jsonl")
+    assert result.files == 3 and result.files_failed == 0 and not lines
+    by_doc = {}
+    for r in rows:
+        by_doc.setdefault(r["doc"], []).append(r)
+    assert [r["title"] for r in by_doc["规章"]] == ["第一章 总则 第一条至第二条"]
+    md = by_doc["说明"]
+    assert md[0]["title"] == "员工手册 一、考勤"
+    assert md[0]["text"] == "员工应当按时上下班。迟到三次记旷工一天。\n项目 | 天数\n年假 | 5\n病假 | 10"
+    assert by_doc["旧文件"][0]["text"] == "第一条 本制度由行政部负责解释。"   # GB18030 read as such
+    assert all(v >= 0.995 for v in result.fidelity.values()), result.fidelity
+
+
+def test_word_documents_keep_headings_paragraphs_and_tables_in_order(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("差旅费管理办法", level=1)
+    d.add_heading("第一章 总则", level=2)
+    d.add_paragraph("第一条 为加强差旅费管理，制定本办法。")
+    table = d.add_table(rows=3, cols=2)
+    for row, (a, b) in zip(table.rows, [("城市", "住宿标准"), ("北京", "500元"), ("上海", "500元")]):
+        row.cells[0].text, row.cells[1].text = a, b
+    d.add_paragraph("第二条 超标准部分由个人承担。")
+    d.save(tmp_path / "差旅.docx")
+    (tmp_path / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    result, rows, lines = _prep([tmp_path], tmp_path / "corpus.jsonl")
+    assert result.files == 2 and result.files_failed == 1
+    assert [ln for ln in lines if "broken.docx" in ln] == [ln for ln in lines if "not a Word .docx file" in ln]
+    assert len(lines) == 1
+    (chunk,) = rows
+    assert chunk["title"] == "差旅费管理办法 第一章 总则 第一条至第二条"
+    assert chunk["text"] == ("第一条 为加强差旅费管理，制定本办法。\n城市 | 住宿标准\n北京 | 500元\n上海 | 500元\n"
+                             "第二条 超标准部分由个人承担。")
+
+
+def test_a_beir_corpus_enters_as_documents_with_source_ids(shared_dir, tmp_path):
+    if not STARD.exists():
+        pytest.skip("stard_dev corpus missing")
+    sample = tmp_path / "stard.jsonl"
+    source = [json.loads(x) for x in STARD.read_text(encoding="utf-8").splitlines()[:300]]
+    sample.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in source) + "\n", encoding="utf-8")
+    result, rows, _ = _prep([sample], tmp_path / "corpus.jsonl", max_tokens=120)
+    assert result.files_failed == 0 and result.fidelity[str(sample)] >= 0.995
+    ids = {r["_id"] for r in source}
+    assert {r["source_id"] for r in rows} == ids                  # every row reaches the corpus, by its id
+    by_id = {r["_id"]: r for r in source}
+    for r in rows:                                               # a chunk holds text of one row only
+        assert r["text"].replace("\n", "") in by_id[r["source_id"]]["text"].replace("\n", "")
+        assert r["title"].startswith(by_id[r["source_id"]]["title"]) and r["doc"] == by_id[r["source_id"]]["title"]
+    long_rows = [i for i in ids if len(by_id[i]["text"]) > 200]
+    assert long_rows and all(sum(1 for r in rows if r["source_id"] == i) >= 2 for i in long_rows)
+
+
+def test_rows_sharing_a_doc_form_one_document_and_bad_lines_are_named(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": "a1", "doc": "手册", "title": "第一章 总则", "text": "第一条 为了规范管理，制定本办法。"}, ensure_ascii=False),
+        json.dumps({"id": "a2", "doc": "手册", "title": "第二章 附则", "text": "第二条 本办法自发布之日起施行。"}, ensure_ascii=False),
+        json.dumps({"_id": 7, "text": "没有标题的一行，以编号命名。"}, ensure_ascii=False),
+        json.dumps({"id": "bad", "title": "缺少正文"}, ensure_ascii=False),
+        "{not json",
+    ]) + "\n", encoding="utf-8")
+    result, rows, lines = _prep([path], tmp_path / "out.jsonl")
+    assert lines == [f"{path}:4: row has no 'text'", f"{path}:5: not valid JSON (Expecting property name "
+                     f"enclosed in double quotes at column 2)"]
+    assert [(r["doc"], r["source_id"], r["page_start"]) for r in rows] == [("手册", "a1", 1), ("手册", "a2", 2),
+                                                                          ("7", "7", 1)]
+    assert rows[1]["title"] == "第二章 附则 第二条"
+
+
+def test_folders_skip_readme_and_hidden_files_but_named_files_are_read(tmp_path):
+    for name in ("README.md", "SOURCE.txt", ".hidden.txt", "~$lock.docx", "notes.csv", "a.txt"):
+        (tmp_path / name).write_text("内容。", encoding="utf-8")
+    files, notes = find_inputs([tmp_path], ["README*", "SOURCE*"])
+    assert [f.name for f in files] == ["a.txt"] and not notes
+    result, _, _ = _prep([tmp_path], tmp_path / "out" / "corpus.jsonl")
+    assert result.files == 1 and result.excluded == ["README.md", "SOURCE.txt"]
+    assert "left out by exclude patterns: 2 files (README.md, SOURCE.txt)" in result.summary()
+    files, _ = find_inputs([tmp_path / "README.md"], ["README*"])
+    assert [f.name for f in files] == ["README.md"]
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(shared_dir, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    good = LAW_PDFS / "中华人民共和国就业促进法_2007.pdf"
+    (folder / "good.pdf").write_bytes(good.read_bytes())
+    odd = os.path.join(os.fsencode(str(folder)), "合同".encode("gbk") + b".txt")   # a GBK name from Windows
+    with open(odd, "wb") as f:
+        f.write("第一条 本合同自双方签字之日起生效。".encode("utf-8"))
+    with open(os.path.join(os.fsencode(str(folder)), "法规".encode("gbk") + b".pdf"), "wb") as f:
+        f.write(good.read_bytes())
+    with open(os.path.join(os.fsencode(str(folder)), "坏".encode("gbk") + b".pdf"), "wb") as f:
+        f.write(b"not a pdf")
+    result, rows, lines = _prep([folder], tmp_path / "corpus.jsonl", ocr="off")
+    assert result.files == 4 and result.files_failed == 1
+    named = [ln for ln in lines if "file name is not valid UTF-8" in ln]
+    assert len(named) == 3 and all("\ufffd" in ln for ln in named)
+    assert len([ln for ln in lines if "not a PDF" in ln]) == 1
+    assert {r["doc"] for r in rows} == {"good", "合同".encode("gbk").decode("utf-8", "replace"),
+                                        "法规".encode("gbk").decode("utf-8", "replace")}
+    assert json.dumps(read_json(tmp_path / "corpus.stats.json"))   # the stats name the files too
+
+
+def test_a_named_file_of_another_type_is_one_line(tmp_path):
+    (tmp_path / "旧合同.doc").write_bytes(b"\xd0\xcf\x11\xe0 old Word binary")
+    (tmp_path / "a.txt").write_text("第一条 本合同自签字之日起生效。", encoding="utf-8")
+    result, rows, lines = _prep([tmp_path / "旧合同.doc", tmp_path / "a.txt"], tmp_path / "corpus.jsonl")
+    assert result.files_failed == 1 and len(rows) == 1
+    assert lines == [f"{tmp_path / '旧合同.doc'}: not a document prep reads (.doc): PDF, TXT, MD, DOCX or JSONL"]
