@@ -175,9 +175,11 @@ def summary_lines(rows: dict, gains: dict, best: str | None, metric: str, kind: 
     else:
         name = max(gains, key=lambda n: gains[n]["diff"])
         g = gains[name]
+        b = g["base"] or 1.0
         lines = [f"No reranker improves significantly on its model (best: {name}, {m} {g['base']:.3f} → "
-                 f"{g['other']:.3f}, 95% CI {g['diff_lo']:+.3f} to {g['diff_hi']:+.3f} over {g['n_questions']} "
-                 f"{kind}questions): retrieve without a reranker, it would only add latency and cost."]
+                 f"{g['other']:.3f}, {g['diff'] / b:+.1%}, 95% CI {g['diff_lo'] / b:+.1%} to {g['diff_hi'] / b:+.1%} "
+                 f"over {g['n_questions']} {kind}questions): retrieve without a reranker, it would only add latency "
+                 f"and cost."]
     hurt = [n for n, g in gains.items() if g["diff_hi"] < 0]
     if hurt:
         lines.append(f"Reranking makes these worse than their model alone (interval below zero): {', '.join(hurt)}.")

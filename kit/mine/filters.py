@@ -12,6 +12,8 @@ Filters, applied in this order to each candidate (each counts what it drops):
    ``overlap_threshold``). Last because it is the costly one: it is tested lazily, on the survivors of 1-4
    visited in seeded random order until the row is full -- a uniform sample of what passes every filter,
    like testing all then sampling -- so its count is "dropped among the ``overlap_tests`` tested".
+6. ``reranker`` (with ``mine.reranker``): a cross-encoder scores the sampled candidates after all rows are
+   sampled (:mod:`kit.mine.rerank`; a row then samples a larger pool, ``want``) and drops false negatives.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .corpus import MiningCorpus, containment, grams
 from .options import MineOptions
 
 FILTERS = ["positive", "adjacent", "relative_margin", "absolute_margin", "scaled_margin", "max_score", "min_score",
-           "overlap"]
+           "overlap", "reranker"]
 MARGINS = ("relative_margin", "absolute_margin", "scaled_margin")
 
 
@@ -83,15 +85,17 @@ def row_context(corpus: MiningCorpus, row: dict, pos_ids: list[str], qv: np.ndar
 class RowSampler:
     """Filters one row's candidates as they arrive (window first, widened ranks later) and samples them."""
 
-    def __init__(self, corpus: MiningCorpus, ctx: RowContext, opts: MineOptions, counts: Counts, row: dict):
+    def __init__(self, corpus: MiningCorpus, ctx: RowContext, opts: MineOptions, counts: Counts, row: dict,
+                 want: int | None = None):
         self.corpus, self.ctx, self.opts, self.counts = corpus, ctx, opts, counts
+        self.want = want or opts.negatives   # more than `negatives` when a reranker will remove some
         self.seen: set[int] = set()
         self.chosen: list[tuple[int, float]] = []
         self.rng = random.Random(stable_hash([opts.seed, row["query"], row["pos"]]))
 
     @property
     def full(self) -> bool:
-        return len(self.chosen) >= self.opts.negatives
+        return len(self.chosen) >= self.want
 
     def _reason(self, u: int, s: float) -> str | None:
         ctx, o = self.ctx, self.opts

@@ -4,7 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..options import option
+from ..providers.rerankers.settings import settings_problem, spec_problem
 from ..search import EXACT_MAX
+
+# Logit margin of mine.reranker, measured (benchmarks/rerank_gain.py, step `margin`; benchmarks/RESULTS.md): on 61
+# STARD questions with several relevant articles, the line that best separates the other relevant articles (false
+# negatives) from the embedder's top-30 wrong ones (Youden's J) lies at -0.004 logits: "scored at least as high
+# as the positive". Rounded to 0.
+RERANKER_MARGIN = 0.0
 
 
 def _range(v: str) -> str | None:
@@ -60,6 +67,16 @@ class MineOptions:
                          "until it has enough; the share of negatives from inside the window is reported.")
     cache_path: str | None = option(None, path=True, help="Embedding cache (default "
                                     "$KIT_CACHE_DIR/embeddings.sqlite).")
+    reranker: str | None = option(None, check=spec_problem, help="Cross-encoder that re-scores the sampled "
+                                  "candidates (kit/mine/rerank.py): local:PATH_OR_ID, dashscope:gte-rerank-v2 or "
+                                  "openai:MODEL (a /v1/rerank server; base_url in reranker_settings). It drops false "
+                                  "negatives and writes pos_scores/neg_scores for distillation; null = none.")
+    reranker_settings: dict = option(default_factory=dict, check=settings_problem, help="The reranker's settings: "
+                                     "base_url, api_key_env, batch_size, concurrency, timeout, max_retries, "
+                                     "max_length, precision.")
+    reranker_margin: float = option(RERANKER_MARGIN, help="A candidate whose reranker logit is above the "
+                                    "positive's minus this is a false negative (dropped); measured on labelled "
+                                    "questions, see benchmarks/RESULTS.md (re-measure for another reranker).")
     progress: bool = option(True, yaml=False, help="Show progress bars.")
     print_stats: bool = option(True, yaml=False, help="Print the statistics when done.")
 

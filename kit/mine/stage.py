@@ -33,6 +33,7 @@ from ..search import build_index, search
 from .corpus import MiningCorpus
 from .filters import FILTERS, Counts, RowSampler, row_context
 from .options import MineOptions
+from .rerank import format_rerank_stats, pool_size, rerank_step
 from .stats import format_stats, percentiles
 
 
@@ -145,6 +146,8 @@ def _output_row(row: dict, pos_ids: list[str], negs: list[tuple[int, float]], co
     new_negs = [corpus.texts[u] for u, _ in negs]
     new_ids = [corpus.ids_of_u[u][0] for u, _ in negs]
     out = dict(row)
+    # Teacher scores belong to the old negatives; the reranker step (if any) writes new ones.
+    out.pop("pos_scores", None), out.pop("neg_scores", None)
     if keep_existing and row.get("neg"):
         old = list(row["neg"])
         old_ids = row.get("neg_ids") if isinstance(row.get("neg_ids"), list) and len(row["neg_ids"]) == len(old) \
@@ -174,12 +177,12 @@ def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Coun
         ctx = row_context(inp.corpus, r, inp.pos_ids[ri], vec.queries[qi], pos_vec, opts, tally.spread)
         tally.pos_scores += ctx.pos_scores
         tally.pos_rank1 += int(all_ids[qi, 0] in ctx.positives)
-        sampler = RowSampler(inp.corpus, ctx, opts, counts, r)
+        sampler = RowSampler(inp.corpus, ctx, opts, counts, r, want=pool_size(opts))
         sampler.take(all_ids[qi, first - 1:k], all_scores[qi, first - 1:k])
         if not sampler.full and opts.widen and k < n_corpus:
             tally.widened += 1
             _widen(sampler, index, vec.queries[qi], k, first, n_corpus)
-        tally.short += int(not sampler.full)
+        tally.short += int(len(sampler.chosen) < opts.negatives)
         negs = sampler.negatives()
         tally.neg_scores += [s for _, s in negs]
         out = _output_row(r, inp.pos_ids[ri], negs, inp.corpus, opts.keep_existing)
@@ -242,15 +245,19 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
     ranked = _timed(timings, "search", rank, vec, last, opts.exact_max)
     counts, tally = Counts(), RowTally()
     out_rows = _timed(timings, "filter_sample", mine_rows, inp, vec, ranked, opts, counts, tally, train_path)
+    if opts.reranker:   # false negatives out, teacher scores in (kit/mine/rerank.py)
+        out_rows, rr_stats = _timed(timings, "rerank", rerank_step, inp, out_rows, opts, counts, tally)
     _timed(timings, "write", write_training_rows, output_path, out_rows)
     timings["total"] = time.perf_counter() - t_start
     stats = collect_stats(inp, vec, ranked, opts, counts, tally, out_rows, output_path, timings)
+    if opts.reranker:
+        stats["reranker"] = rr_stats
     stats_path = output_path.with_name(output_path.stem + ".stats.json")
     write_json(stats_path, stats)
     if opts.print_stats:
         import click
         problems = stats["problems"]
-        click.echo(format_stats(stats), err=True)
+        click.echo(format_stats(stats) + format_rerank_stats(stats), err=True)
         if problems:
             click.echo("\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more (see {stats_path})"
                                                      if len(problems) > 20 else ""), err=True)

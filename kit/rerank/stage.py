@@ -1,0 +1,138 @@
+"""`kit rerank-train`: validate the data, build and run torchrun with FlagEmbedding's reranker trainer, resume from
+the last checkpoint, then finish the folder so it loads in FlagReranker, CrossEncoder and the kit's local reranker.
+
+The plan/run/finish story is `kit train`'s, through its public pieces: data validation (group size fitted to the
+negatives, a clean copy when rows must be dropped), the transformers-5 resume view, live output with step
+summaries, and the manifest.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..formats import read_training_rows
+from ..io import KitError, ReadReport, read_json, write_json
+from ..modelfolder import MANIFEST_FILE, cast_weights, now, save_dtype_for
+from ..providers.rerankers import RERANKER_FILE
+from ..registry import ModelSpec, ensure_available
+from ..train.command import cuda_available, format_command
+from ..train.data import validate_training_data
+from ..train.progress import run_streaming
+from ..train.resume import checkpoint_step, latest_checkpoint, make_resume_view
+from ..train.stage import Plan, default_save_dtype, write_manifest
+from .command import RERANK_MODULE, build_rerank_command, check_args
+from .options import RerankTrainOptions
+
+FAMILY = "cross-encoder"
+
+
+def _check_inputs(o: RerankTrainOptions) -> None:
+    for value, what in ((o.model, "no base model given (rerank_train.model, the top-level `model:`, or --model)"),
+                        (o.data, "no training data given (rerank_train.data in the config, or --data)"),
+                        (o.output_dir, "no output folder given (rerank_train.output_dir in the config, or --output)")):
+        if not value:
+            raise KitError(f"rerank-train: {what}")
+
+
+def check_distillation(path: str, args: dict) -> None:
+    """knowledge_distillation needs pos_scores/neg_scores on every row (FlagEmbedding fails deep inside)."""
+    if not str(args.get("knowledge_distillation", "")).lower() in ("true", "1", "yes"):
+        return
+    rows = read_training_rows(path, ReadReport())
+    missing = sum(1 for _, r in rows if "pos_scores" not in r or "neg_scores" not in r)
+    if missing:
+        raise KitError(f"{path}: knowledge_distillation needs pos_scores/neg_scores on every row; {missing} of "
+                       f"{len(rows)} rows have none (mine with a reranker: `kit mine --reranker ...`)")
+
+
+def plan(o: RerankTrainOptions, dry_run: bool, echo) -> Plan:
+    _check_inputs(o)
+    ensure_available(o.model, "reranker base model")   # one line, not a traceback from inside torchrun
+    check_args(o.args or {})
+    out = Path(o.output_dir)
+    args = dict(o.args or {})
+    group = int(args.get("train_group_size", 8))
+    report = validate_training_data(o.data, group, clean_path=out.parent / f"{out.name}.kit_train_data.jsonl",
+                                    write=not dry_run)
+    echo(report.summary())
+    check_distillation(o.data, args)
+    args["train_group_size"] = report.train_group_size
+    o = replace(o, args=args)
+    resume = latest_checkpoint(out)
+    if resume is None and out.is_dir() and any(p for p in out.iterdir() if p.name != ".kit_resume"):
+        raise KitError(f"{out}: folder exists, is not empty and has no checkpoint-* to resume from; "
+                       f"choose another --output")
+    notes: list[str] = []
+    cuda = cuda_available()
+    resume_arg = None
+    if resume is not None:
+        uses_deepspeed = cuda and bool(o.deepspeed or args.get("deepspeed"))
+        # The reranker trainer saves checkpoints as the embedder's does (inner model's keys): same resume view.
+        resume_arg = resume if uses_deepspeed or dry_run else make_resume_view(resume, FAMILY)
+        echo(f"[kit rerank-train] resuming from {resume}")
+    cmd = build_rerank_command(o.model, o, data_path=report.path, resume_from=resume_arg, cuda=cuda,
+                               data_rows=report.rows, notes=notes)
+    spec = ModelSpec(name_or_path=str(o.model), family=FAMILY, finetune_module=RERANK_MODULE)
+    return Plan(spec, o, report, resume, cmd, notes)
+
+
+def finish_reranker(out: Path, o: RerankTrainOptions) -> None:
+    """kit_reranker.json: the length the model was trained on, which the kit's local reranker scores with."""
+    args = o.args or {}
+    write_json(out / RERANKER_FILE, {
+        "kind": FAMILY, "base_model": str(o.model),
+        "max_length": int(args.get("query_max_len", 32)) + int(args.get("passage_max_len", 128)),
+        "score": "logit (FlagReranker compute_score; sigmoid = CrossEncoder.predict)"})
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result=None) -> Path:
+    """Fine-tune a cross-encoder; returns the output folder. ``dry_run`` prints the command and writes nothing.
+    ``echo`` gets progress and the trainer's output (default: stderr), ``result`` the outcome (default: stdout)."""
+    echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
+    result = result or print
+    p = plan(o, dry_run, echo)
+    for n in p.notes:
+        echo(f"[kit rerank-train] note: {n}")
+    out = Path(o.output_dir)
+    if dry_run:
+        result(format_command(p.command))   # the command is what a dry run produces
+        return out
+    echo(format_command(p.command))
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started = now()
+    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
+                       start_step=checkpoint_step(p.resume))
+    if rc != 0:
+        raise KitError(f"reranker training failed (torchrun exit status {rc}); command: {format_command(p.command)}")
+    if int(o.node_rank or 0) != 0:
+        return out   # the trainer saves the final model on node 0 only
+    shutil.rmtree(out / ".kit_resume", ignore_errors=True)
+    finish_reranker(out, p.options)
+    weights = cast_weights(out, save_dtype_for(o.save_dtype, default_save_dtype(p)))   # as `kit train` does
+    write_manifest(out, str(o.model), p, started, weights)
+    manifest = read_json(out / MANIFEST_FILE)
+    write_json(out / MANIFEST_FILE, {**manifest, "stage": "rerank_train"})
+    result(f"cross-encoder written to {out} ({weights['dtype']} weights, {weights['weights_bytes'] / 1e6:.1f} MB)")
+    return out
+
+
+def run_in_pipeline(p, o: RerankTrainOptions, data: Path) -> dict:
+    """`kit run`'s rerank_train stage: the run's training rows -> <workdir>/models/reranker. The base model is
+    the section's own (resolved like the top-level one: relative to the config file) or the top-level model."""
+    model = o.model or p.model
+    if model != p.model and p.resolve_path(model).exists():
+        model = str(p.resolve_path(model))
+    out = p.wd.root / "models" / "reranker"
+    o = replace(o, model=model, data=str(data), output_dir=str(out))
+    rerank_train(o, echo=lambda m: print(m, file=sys.stderr, flush=True),
+                 result=lambda m: print(m, file=sys.stderr, flush=True))
+    return {"reranker": str(out), "base_model": model}
