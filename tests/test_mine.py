@@ -265,7 +265,7 @@ def test_cli_mine_and_stats_file(tiny_bert, cmrc_small, tmp_path):
 @pytest.mark.slow
 def test_real_encoder_zh_e5(zh_e5_path, cmrc_small, tmp_path):
     corpus, train, chunks, rows = cmrc_small
-    opts = MineOptions(model=str(zh_e5_path), range="2-30", negatives=5, max_length=96, widen=True,
+    opts = MineOptions(model=str(zh_e5_path), range="2-30", negatives=5, max_length=96, widen=True, relative_margin=0.05,
                        progress=False, print_stats=False)
     res = mine(train, corpus, tmp_path / "e5.jsonl", opts)
     out = _read(tmp_path / "e5.jsonl")

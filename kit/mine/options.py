@@ -40,7 +40,7 @@ class MineOptions:
                         "negatives from (FlagEmbedding's hn_mine semantics).")
     negatives: int = option(15, check=_positive, help="Negatives per row.")
     seed: int = option(42, help="Seed of the per-row sampling (same seed, same output).")
-    relative_margin: float | None = option(0.05, check=_fraction,
+    relative_margin: float | None = option(None, check=_fraction,
                                            help="Drop candidates scoring above (1 - m) x the positive's score "
                                                 "(NV-Retriever TopK-PercPos); 0 or null turns it off. Depends on "
                                                 "the model's score scale (see scaled_margin).")

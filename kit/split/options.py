@@ -24,6 +24,13 @@ class SplitOptions:
                                       "prep).")
     train_queries: str | None = option(None, path=True, help="Labelled real questions that join training (same "
                                        "formats as eval_queries); a question equal to an eval question is dropped.")
+    real_repeat: int = option(4, check=lambda v: None if v >= 1 else "must be >= 1",
+                              help="Each labelled real training question appears this many times among the training "
+                                   "rows: real questions carry more signal than generated ones (measured on stard_dev, "
+                                   "benchmarks/RESULTS.md).")
+    generated_keep: float = option(0.1, check=lambda v: None if 0 < v <= 1 else "must lie in (0, 1]",
+                                   help="Share of the generated pairs kept (seeded) when train_queries are given, so the "
+                                        "real questions are not drowned out; 1 keeps all.")
     holdout: str = option("auto", choices=HOLDOUTS,
                           help="What the eval side holds out of training: `documents` (every document an eval "
                                "question touches: measures transfer to unseen documents), `gold` (only the gold "

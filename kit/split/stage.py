@@ -79,6 +79,17 @@ def _real(path, index: ChunkIndex, opts: SplitOptions, report: ReadReport, what:
     return rows, unmatched
 
 
+def weigh_real(generated: list[dict], real: list[dict], opts: SplitOptions) -> list[dict]:
+    """The generated pairs kept beside labelled real questions: a seeded ``generated_keep`` share (the real
+    questions are repeated ``real_repeat`` times by the caller)."""
+    import random
+
+    if opts.generated_keep >= 1 or not real:
+        return generated
+    rng = random.Random(opts.seed)
+    return [p for p in generated if rng.random() < opts.generated_keep]
+
+
 def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
     chunks = read_corpus(corpus_path, report)
     index = ChunkIndex(chunks)
@@ -87,6 +98,8 @@ def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
     real_train = []
     if opts.train_queries:
         real_train = question_pairs(_real(opts.train_queries, index, opts, report, "training")[0], index)
+        pairs = weigh_real(pairs, real_train, opts)
+        real_train = real_train * opts.real_repeat
     if not pairs and not real_train:
         raise KitError(f"{pairs_path}: no usable pair" + (f"\n{report.summary()}" if report else ""))
     return chunks, index, pairs + real_train, mislabelled, real_eval, unmatched
