@@ -206,3 +206,79 @@ def test_cli_split(tmp_path, data):
     r = CliRunner().invoke(cli_main(), ["split", str(tmp_path / "missing.jsonl"), "--corpus", str(corpus),
                                         "-o", str(tmp_path / "e")])
     assert r.exit_code == 2 and "missing.jsonl: file not found" in r.output
+
+
+def test_gold_holdout_keeps_the_rest_of_one_corpus_and_real_questions_train(tmp_path):
+    """One corpus, real questions about it (issue 13.4): only the eval questions' gold passages and the pairs
+    made from them leave training; labelled real questions join training, repeated; BEIR questions map to
+    chunks through the JSONL corpus ids (source_id)."""
+    chunks = _corpus(n_docs=1, per_doc=20)
+    for i, c in enumerate(chunks):
+        c["source_id"] = f"art{i}"
+    corpus = _write(tmp_path / "corpus.jsonl", chunks)
+    pairs = _write(tmp_path / "pairs.jsonl", _pairs(chunks, lambda d: 2))
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    _write(beir / "queries.jsonl", [{"_id": "q1", "text": "工资拖欠怎么办？"}, {"_id": "q2", "text": "加班费怎么算？"}])
+    (beir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tart3\t1\nq2\tart7\t1\nq2\tart8\t1\n",
+                                    encoding="utf-8")
+    train_q = _write(tmp_path / "train_q.jsonl", [{"query": "老板不发工资怎么办？", "source_ids": ["art3"]},
+                                                  {"query": "加班费怎么算？", "source_ids": ["art9"]}])
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(beir), train_queries=str(train_q),
+                                                              real_repeat=3, generated_keep=1.0))
+    s = res.stats
+    assert s["holdout"] == "gold" and s["eval_questions"] == "real" and s["eval_queries"] == 2
+    qrels = _read(tmp_path / "out/eval/test_qrels.jsonl")
+    assert sorted(q["docid"] for q in qrels) == ["d0-c3", "d0-c7", "d0-c8"]
+    train = _read(tmp_path / "out/train.jsonl")
+    gold = {"d0-c3", "d0-c7", "d0-c8"}
+    generated = [r for r in train if r["generator"] != "real"]
+    assert generated and not {i for r in generated for i in r["pos_ids"]} & gold   # gold passages held out
+    assert {i for r in generated for i in r["pos_ids"]} == {c["id"] for c in chunks} - gold  # the rest trains
+    real = [r for r in train if r["generator"] == "real"]
+    assert [r["query"] for r in real] == ["老板不发工资怎么办？"] * 3      # repeated; the eval question dropped
+    assert s["duplicate_queries"]["count"] == 1 and s["leakage"]["real_train_questions_sharing_an_eval_passage"] == 3
+    kept = {c["id"] for c in _read(tmp_path / "out/train_corpus.jsonl")}
+    assert kept == {c["id"] for c in chunks} - gold                                 # negatives never gold
+    info = json.loads((tmp_path / "out/eval/kit_eval.json").read_text())
+    assert info["questions"] == "real" and info["holdout"] == "gold"
+    assert "held out of training: gold" in res.summary()
+
+
+def test_documents_holdout_and_generated_keep(tmp_path, data):
+    _, corpus, pairs, chunks = data
+    real = _write(tmp_path / "real.jsonl", [{"query": "编号304是哪段？", "chunk_ids": ["d3-c4"]}])
+    train_q = _write(tmp_path / "tq.jsonl", [{"query": "编号502？", "chunk_ids": ["d5-c2"]},
+                                             {"query": "编号301？", "chunk_ids": ["d3-c1"]}])
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_queries=str(real), train_queries=str(train_q),
+                                                              holdout="documents", generated_keep=0.5, seed=3))
+    train = _read(tmp_path / "out/train.jsonl")
+    assert res.stats["holdout"] == "documents" and not {r["doc"] for r in train} & {"doc3"}
+    assert [r["query"] for r in train if r["generator"] == "real"] == ["编号502？"] * 4   # doc3's question held out
+    n_gen = sum(r["generator"] != "real" for r in train)
+    all_gen = len(_read(pairs)) - sum(1 for p in _read(pairs) if p["doc"] == "doc3")
+    assert 0.3 * all_gen < n_gen < 0.7 * all_gen                                      # about half kept, seeded
+    assert {c["doc"] for c in _read(tmp_path / "out/train_corpus.jsonl")} == {f"doc{d}" for d in range(10)} - {"doc3"}
+
+
+def test_gold_holdout_needs_real_questions(tmp_path, data):
+    _, corpus, pairs, _ = data
+    with pytest.raises(KitError, match="holdout gold needs eval_queries"):
+        split(pairs, corpus, tmp_path / "out", SplitOptions(holdout="gold"))
+
+
+def test_mined_negatives_never_hold_eval_text(tmp_path, data):
+    """The leakage check after mining (issue 13.6) finds an eval passage planted among negatives."""
+    from kit.split import training_leakage
+
+    _, corpus, pairs, chunks = data
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(eval_ratio=0.2))
+    rows = _read(tmp_path / "out/train.jsonl")
+    gold = _read(tmp_path / "out/eval/test_qrels.jsonl")[0]["docid"]
+    text = next(c["text"] for c in chunks if c["id"] == gold)
+    clean = training_leakage(tmp_path / "out/train.jsonl", tmp_path / "out/eval", tmp_path / "out/train_corpus.jsonl")
+    assert clean["rows_checked"] == len(rows) and clean["eval_passages_among_negatives"] == 0
+    rows[0]["neg"] = [text]
+    _write(tmp_path / "leaky.jsonl", rows)
+    leak = training_leakage(tmp_path / "leaky.jsonl", tmp_path / "out/eval", tmp_path / "out/train_corpus.jsonl")
+    assert leak["eval_passages_among_negatives"] == 1 and leak["negatives_outside_training_corpus"] == 1
