@@ -82,7 +82,20 @@ def build_inputs(work: Path, distractors: int, seed: int, half_real: bool) -> tu
             _beir(work / "questions_train", train_q, qrels))
 
 
-def write_config(work: Path, corpus: Path, eval_q: Path, train_q: Path | None, steps: int | None) -> Path:
+def _set(cfg: dict, assignment: str) -> None:
+    """``section.key=value`` (YAML value) into the config, for ablations: --set mine.relative_margin=0.05"""
+    key, sep, value = assignment.partition("=")
+    if not sep or "." not in key:
+        raise SystemExit(f"--set {assignment!r}: expected SECTION.KEY=VALUE")
+    *path, last = key.split(".")
+    node = cfg
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = yaml.safe_load(value)
+
+
+def write_config(work: Path, corpus: Path, eval_q: Path, train_q: Path | None, steps: int | None,
+                 sets: list[str] = ()) -> Path:
     cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
     cfg["workdir"] = str(work / "run")
     cfg["model"] = str(MODEL)
@@ -94,6 +107,8 @@ def write_config(work: Path, corpus: Path, eval_q: Path, train_q: Path | None, s
     if steps:
         cfg["train"]["args"]["max_steps"] = steps
     cfg.setdefault("bench", {}).pop("general", None)   # the general check is the demo's business, not this one's
+    for assignment in sets:
+        _set(cfg, assignment)
     path = work / "real_questions.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -122,11 +137,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--steps", type=int, default=None, help="override train.args.max_steps")
     ap.add_argument("--half-real", action="store_true", help="a seeded half of the questions joins training")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a setting of configs/demo.yaml (ablations), e.g. mine.relative_margin=0.05")
+    ap.add_argument("--name", default=None, help="subfolder of --work (default: offline or half_real)")
     a = ap.parse_args()
-    work = Path(a.work) / ("half_real" if a.half_real else "offline")
+    work = Path(a.work) / (a.name or ("half_real" if a.half_real else "offline"))
     corpus, eval_q, train_q = build_inputs(work, a.distractors, a.seed, a.half_real)
-    config = write_config(work, corpus, eval_q, train_q, a.steps)
+    config = write_config(work, corpus, eval_q, train_q, a.steps, a.set)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if a.set:
+        print("overrides: " + ", ".join(a.set))
     t0 = time.perf_counter()
     rc = subprocess.run([sys.executable, "-m", "kit.cli", "run", str(config)], env=env).returncode
     if rc != 0:
