@@ -118,13 +118,17 @@ def embed_with_cache(ns: str, texts: Sequence[str], compute, cache: EmbeddingCac
 
 
 _FP_MEMO: dict[tuple, str] = {}
+# The kit's own records in a model folder: how it was made and what bench measured with it. Bench rewrites
+# kit_results.json on every run; were it part of the fingerprint, every bench would re-encode with the model and
+# re-run the stages downstream of it. (kit_model.json stays in: it says how the model embeds.)
+_RECORDS_NOT_WEIGHTS = frozenset({"kit_manifest.json", "kit_results.json"})
 
 
 def weights_fingerprint(folder: Path) -> str:
     """sha256 over a model folder's weight files (and tokenizer), memoised by (path, size, mtime)."""
     files = sorted(p for p in folder.rglob("*")
                    if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".json", ".model")
-                   and not p.name.startswith(".") and p.name != "kit_manifest.json")
+                   and not p.name.startswith(".") and p.name not in _RECORDS_NOT_WEIGHTS)
     sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     if sig in _FP_MEMO:
         return _FP_MEMO[sig]

@@ -16,7 +16,7 @@ import traceback
 
 from .secrets import redact_text
 
-NOISY = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3", "jieba", "pdfminer", "filelock",
+NOISY = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3", "jieba", "bm25s", "pdfminer", "filelock",
          "datasets")
 # With -v the HTTP clients' own lines (request URLs, retries) are shown too: redaction makes that safe.
 API_LOGGERS = ("openai", "httpx", "httpx2")
@@ -85,5 +85,19 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactFilter())   # records made before install_redaction, or by another factory
+    # jieba sets its logger to DEBUG on import ("Building prefix dict ... Loading model cost"), undoing the level
+    # given here whenever it is imported later; importing it now (27 ms, the dictionary loads lazily) makes the
+    # level below stick. bm25s does the same but costs 0.3 s to import: see quiet_after_import.
+    import jieba  # noqa: F401
     for noisy in NOISY:
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose and noisy in API_LOGGERS else logging.WARNING)
+        _LEVELS[noisy] = logging.DEBUG if verbose and noisy in API_LOGGERS else logging.WARNING
+        logging.getLogger(noisy).setLevel(_LEVELS[noisy])
+
+
+_LEVELS: dict[str, int] = {}
+
+
+def quiet_after_import(name: str) -> None:
+    """Give back the level setup_logging chose to a library that set its own logger to DEBUG on import."""
+    if name in _LEVELS:
+        logging.getLogger(name).setLevel(_LEVELS[name])

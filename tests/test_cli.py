@@ -106,6 +106,17 @@ def test_export_bench_and_run_print_results_on_stdout(work, tmp_path):
     assert out.startswith("pipeline finished")
 
 
+def test_no_third_party_debug_lines_at_default_verbosity(work, tmp_path):
+    """jieba logs "Building prefix dict ..." at DEBUG from a handler of its own; a user sees none of it."""
+    d, _ = work
+    kit = str(Path(sys.executable).parent / "kit")
+    r = subprocess.run([kit, "bench", "--eval", str(d / "data" / "eval"), "-o", str(tmp_path / "r"),
+                        "--model", "bm25=bm25"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for noise in ("Building prefix dict", "Loading model cost", "DEBUG"):
+        assert noise not in r.stderr, r.stderr[-2000:]
+
+
 def test_model_commands_print_results_on_stdout(work, tiny_bert, tmp_path):
     d, _ = work
     rows = tmp_path / "rows.jsonl"

@@ -126,3 +126,6 @@ def test_bench_writes_its_results_into_the_card(e5_bf16, tmp_path):
     assert "Not measured yet" not in card and str(ev.resolve()) in card
     assert f"| this model | {res['models']['ft']['domain']['metrics']['mrr@10']:.4f} |" in card
     assert "| bm25 (`bm25`) |" in card and "not asked by real users" in card   # honest about the questions
+    # the results bench wrote into the folder are records, not weights: the next bench encodes nothing again
+    again = bench(ev, {"ft": f"local:{e5_bf16}"}, tmp_path / "report2", BenchOptions(latency_samples=2, progress=False))
+    assert again["models"]["ft"]["domain"]["encoded"] == 0

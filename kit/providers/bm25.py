@@ -36,6 +36,9 @@ class BM25Provider(Provider):
 
     def search(self, queries: list[str], corpus: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         import bm25s
+
+        from ..logs import quiet_after_import
+        quiet_after_import("bm25s")   # its import sets the logger to DEBUG
         t0 = time.perf_counter()
         corpus_tokens = [jieba_tokens(t) or ["\u2205"] for t in corpus]
         vocab: dict[str, int] = {}

@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..formats import read_training_rows
-from ..io import KitError, ReadReport, read_json, write_json
-from ..modelfolder import MANIFEST_FILE, cast_weights, now, save_dtype_for
+from ..io import KitError, ReadReport, write_json
+from ..modelfolder import cast_weights, now, save_dtype_for
 from ..providers.rerankers import RERANKER_FILE
 from ..registry import ModelSpec, ensure_available
 from ..train.command import cuda_available, format_command
@@ -110,7 +110,7 @@ def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = now()
     rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
-                       start_step=checkpoint_step(p.resume))
+                       start_step=checkpoint_step(p.resume), label="kit rerank-train")
     if rc != 0:
         raise KitError(f"reranker training failed (torchrun exit status {rc}); command: {format_command(p.command)}")
     if int(o.node_rank or 0) != 0:
@@ -118,9 +118,7 @@ def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result
     shutil.rmtree(out / ".kit_resume", ignore_errors=True)
     finish_reranker(out, p.options)
     weights = cast_weights(out, save_dtype_for(o.save_dtype, default_save_dtype(p)))   # as `kit train` does
-    write_manifest(out, str(o.model), p, started, weights)
-    manifest = read_json(out / MANIFEST_FILE)
-    write_json(out / MANIFEST_FILE, {**manifest, "stage": "rerank_train"})
+    write_manifest(out, str(o.model), p, started, weights, stage="rerank_train")
     result(f"cross-encoder written to {out} ({weights['dtype']} weights, {weights['weights_bytes'] / 1e6:.1f} MB)")
     return out
 

@@ -16,7 +16,8 @@ class StepCounter:
     """The trainer's loss dict carries no step number and tqdm redraws at most every 0.1 s (so its counter
     can lag the log), hence the step is counted from ``logging_steps`` when that is a whole number."""
 
-    def __init__(self, logging_steps, start_step: int = 0):
+    def __init__(self, logging_steps, start_step: int = 0, label: str = "kit train"):
+        self.label = label
         try:
             self.every = int(logging_steps) if logging_steps is not None and float(logging_steps) >= 1 else None
         except (TypeError, ValueError):
@@ -34,14 +35,14 @@ class StepCounter:
         if self.every:
             self.step = self.start + self.logs * self.every
         where = f"step {self.step}/{self.total} " if self.total else ""
-        return f"\n[kit train] {where}loss {m.group(1)} lr {m.group(2)} epoch {m.group(3)}\n"
+        return f"\n[{self.label}] {where}loss {m.group(1)} lr {m.group(2)} epoch {m.group(3)}\n"
 
 
 def run_streaming(cmd: list[str], env: dict | None = None, echo=None, logging_steps=None,
-                  start_step: int = 0) -> int:
+                  start_step: int = 0, label: str = "kit train") -> int:
     """Run ``cmd`` (tied to this process: it dies with it), passing its output through live."""
     echo = echo or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
-    counter = StepCounter(logging_steps, start_step)
+    counter = StepCounter(logging_steps, start_step, label)
     proc = popen_tied(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     buf = ""
     with terminate_on_signals(proc):

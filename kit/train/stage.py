@@ -91,10 +91,11 @@ def default_save_dtype(p: Plan) -> str:
     return (stored_dtype(base_dir) if base_dir is not None else None) or "fp32"
 
 
-def write_manifest(out: Path, model: str, p: Plan, started: str, weights: dict | None = None) -> None:
+def write_manifest(out: Path, model: str, p: Plan, started: str, weights: dict | None = None,
+                   stage: str = "train") -> None:
     args = {k: v for k, v in zip(p.command, p.command[1:]) if k.startswith("--")}
     write_json(out / MANIFEST_FILE, {
-        "stage": "train",
+        "stage": stage,
         "command": p.command, "command_line": format_command(p.command),
         "base_model": model, "family": p.spec.family,
         "data": p.report.source, "data_used": p.report.path, "data_sha256": file_hash(p.report.source, n=64),
