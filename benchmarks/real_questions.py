@@ -126,7 +126,7 @@ def summarise(results: dict) -> dict:
     rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in models.items()}
     out = {"questions": len(rr[base]), "mrr@10": {m: round(sum(v) / len(v), 4) for m, v in rr.items()}}
     tuned = [m for m in models if m.startswith(("fine-tuned", "merged", "adapter"))]
-    for m in tuned:
+    for m in [m for m in models if m != base]:   # bm25 too: every figure carries its interval
         out[f"{m}/base"] = paired_bootstrap(rr[base], rr[m])
     if tuned:
         best = max(tuned, key=lambda m: out["mrr@10"][m])

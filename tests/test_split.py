@@ -282,3 +282,24 @@ def test_mined_negatives_never_hold_eval_text(tmp_path, data):
     _write(tmp_path / "leaky.jsonl", rows)
     leak = training_leakage(tmp_path / "leaky.jsonl", tmp_path / "out/eval", tmp_path / "out/train_corpus.jsonl")
     assert leak["eval_passages_among_negatives"] == 1 and leak["negatives_outside_training_corpus"] == 1
+
+
+def test_generated_pairs_thinned_per_real_row_on_the_training_side_only(tmp_path, data):
+    """Default: generated_per_real generated rows per real training row (corpus size does not change the mix);
+    the generated eval questions of held-out documents stay whole."""
+    _, corpus, pairs, chunks = data
+    train_q = _write(tmp_path / "tq.jsonl", [{"query": "编号502？", "chunk_ids": ["d5-c2"]},
+                                             {"query": "编号301？", "chunk_ids": ["d3-c1"]}])
+    full = split(pairs, corpus, tmp_path / "all", SplitOptions(eval_ratio=0.2, seed=3))
+    res = split(pairs, corpus, tmp_path / "out", SplitOptions(train_queries=str(train_q), eval_ratio=0.2, seed=3,
+                                                              generated_per_real=1.5))
+    train = _read(tmp_path / "out/train.jsonl")
+    real = [r for r in train if r["generator"] == "real"]
+    generated = [r for r in train if r["generator"] != "real"]
+    assert len(real) in (4, 8) and len(generated) == round(1.5 * len(real))
+    assert len(_read(tmp_path / "out/eval/test_queries.jsonl")) == len(_read(tmp_path / "all/eval/test_queries.jsonl"))
+    assert res.stats["generators"]["real"] == len(real)
+    none = split(pairs, corpus, tmp_path / "none", SplitOptions(train_queries=str(train_q), eval_ratio=0.2, seed=3,
+                                                                generated_per_real=0))
+    assert all(r["generator"] == "real" for r in _read(tmp_path / "none/train.jsonl"))
+    assert none.stats["train_pairs"] == len(real)

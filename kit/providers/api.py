@@ -27,7 +27,7 @@ from ..io import KitError, stable_hash
 from ..secrets import redact_text, redact_url
 from .base import Provider, normalise
 from .client import StopFlag, api_key, openai_client
-from .tokens import token_counter
+from .tokens import pack_requests, token_counter
 
 
 class APIProvider(Provider):
@@ -89,18 +89,8 @@ class APIProvider(Provider):
 
     def _requests(self, texts: list[str]) -> list[list[str]]:
         """Split into requests within the row limit and the per-request token budget."""
-        out, cur, tok = [], [], 0
-        for t in texts:
-            n = self.count_tokens(t)
-            n = min(n, self.max_input_tokens) if self.max_input_tokens else n
-            if cur and (len(cur) >= self.batch or (self.request_tokens and tok + n > self.request_tokens)):
-                out.append(cur)
-                cur, tok = [], 0
-            cur.append(t)
-            tok += n
-        if cur:
-            out.append(cur)
-        return out
+        cap = self.max_input_tokens or 10**9   # a longer text is truncated to this before it is sent
+        return pack_requests(texts, lambda t: min(self.count_tokens(t), cap), self.batch, self.request_tokens)
 
     def _call(self, inputs: list[str], kind: str | None, stop: StopFlag) -> np.ndarray:
         import openai

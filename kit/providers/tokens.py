@@ -65,3 +65,20 @@ def token_counter(tokenizer: str | None) -> TokenCounter:
         return s if len(ids) <= n else enc.decode(ids[:n])
 
     return TokenCounter(f"tiktoken {tokenizer}", True, count, truncate)
+
+
+def pack_requests(items: list, tokens: Callable[[object], int], max_items: int,
+                  max_tokens: int | None) -> list[list]:
+    """Greedy packing of ``items`` into requests of at most ``max_items`` and ``max_tokens`` (by ``tokens``;
+    None = no token limit); an item over the token limit alone still gets a request of its own."""
+    out, cur, tok = [], [], 0
+    for item in items:
+        n = tokens(item)
+        if cur and (len(cur) >= max_items or (max_tokens and tok + n > max_tokens)):
+            out.append(cur)
+            cur, tok = [], 0
+        cur.append(item)
+        tok += n
+    if cur:
+        out.append(cur)
+    return out

@@ -18,11 +18,10 @@ from ..io import KitError, ReadReport, write_json
 from ..modelfolder import cast_weights, now, save_dtype_for
 from ..providers.rerankers import RERANKER_FILE
 from ..registry import ModelSpec, ensure_available
-from ..train.command import cuda_available, format_command
-from ..train.data import validate_training_data
+from ..train.command import format_command
 from ..train.progress import run_streaming
-from ..train.resume import checkpoint_step, latest_checkpoint, make_resume_view
-from ..train.stage import Plan, default_save_dtype, write_manifest
+from ..train.resume import checkpoint_step
+from ..train.stage import Plan, default_save_dtype, prepare_run, write_manifest
 from .command import RERANK_MODULE, build_rerank_command, check_args
 from .options import RerankTrainOptions
 
@@ -52,27 +51,9 @@ def plan(o: RerankTrainOptions, dry_run: bool, echo) -> Plan:
     _check_inputs(o)
     ensure_available(o.model, "reranker base model")   # one line, not a traceback from inside torchrun
     check_args(o.args or {})
-    out = Path(o.output_dir)
-    args = dict(o.args or {})
-    group = int(args.get("train_group_size", 8))
-    report = validate_training_data(o.data, group, clean_path=out.parent / f"{out.name}.kit_train_data.jsonl",
-                                    write=not dry_run)
-    echo(report.summary())
-    check_distillation(o.data, args)
-    args["train_group_size"] = report.train_group_size
-    o = replace(o, args=args)
-    resume = latest_checkpoint(out)
-    if resume is None and out.is_dir() and any(p for p in out.iterdir() if p.name != ".kit_resume"):
-        raise KitError(f"{out}: folder exists, is not empty and has no checkpoint-* to resume from; "
-                       f"choose another --output")
+    check_distillation(o.data, dict(o.args or {}))
+    o, report, resume, resume_arg, cuda = prepare_run(o, FAMILY, dry_run, echo, "kit rerank-train")
     notes: list[str] = []
-    cuda = cuda_available()
-    resume_arg = None
-    if resume is not None:
-        uses_deepspeed = cuda and bool(o.deepspeed or args.get("deepspeed"))
-        # The reranker trainer saves checkpoints as the embedder's does (inner model's keys): same resume view.
-        resume_arg = resume if uses_deepspeed or dry_run else make_resume_view(resume, FAMILY)
-        echo(f"[kit rerank-train] resuming from {resume}")
     cmd = build_rerank_command(o.model, o, data_path=report.path, resume_from=resume_arg, cuda=cuda,
                                data_rows=report.rows, notes=notes)
     spec = ModelSpec(name_or_path=str(o.model), family=FAMILY, finetune_module=RERANK_MODULE)

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..formats import EVAL_INFO, read_corpus, read_pairs, write_corpus, write_eval, write_training_rows
+from ..formats import EVAL_INFO, read_corpus, read_pairs, write_corpus, write_eval, write_training_rows  # noqa: F401 (re-exported)
 from ..io import KitError, ReadReport, write_json
 from .options import SplitOptions
 from .questions import ChunkIndex, read_questions
@@ -79,15 +79,23 @@ def _real(path, index: ChunkIndex, opts: SplitOptions, report: ReadReport, what:
     return rows, unmatched
 
 
-def weigh_real(generated: list[dict], real: list[dict], opts: SplitOptions) -> list[dict]:
-    """The generated pairs kept beside labelled real questions: a seeded ``generated_keep`` share (the real
-    questions are repeated ``real_repeat`` times by the caller)."""
+def weigh_real(train_rows: list[dict], opts: SplitOptions) -> list[dict]:
+    """Training rows with the generated pairs thinned beside labelled real questions (already repeated
+    ``real_repeat`` times): a seeded ``generated_keep`` share, or by default ``generated_per_real`` per real row.
+    Only the training side is thinned: generated eval questions stay whole."""
     import random
 
-    if opts.generated_keep >= 1 or not real:
-        return generated
+    real = [r for r in train_rows if r["generator"] == "real"]
+    generated = [i for i, r in enumerate(train_rows) if r["generator"] != "real"]
+    if not real:
+        return train_rows
     rng = random.Random(opts.seed)
-    return [p for p in generated if rng.random() < opts.generated_keep]
+    if opts.generated_keep is not None:
+        keep = set(generated) if opts.generated_keep >= 1 else {i for i in generated
+                                                                  if rng.random() < opts.generated_keep}
+    else:
+        keep = set(rng.sample(generated, min(len(generated), round(opts.generated_per_real * len(real)))))
+    return [r for i, r in enumerate(train_rows) if r["generator"] == "real" or i in keep]   # in file order
 
 
 def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
@@ -98,7 +106,6 @@ def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
     real_train = []
     if opts.train_queries:
         real_train = question_pairs(_real(opts.train_queries, index, opts, report, "training")[0], index)
-        pairs = weigh_real(pairs, real_train, opts)
         real_train = real_train * opts.real_repeat
     if not pairs and not real_train:
         raise KitError(f"{pairs_path}: no usable pair" + (f"\n{report.summary()}" if report else ""))
@@ -140,6 +147,7 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     train_rows, dup = drop_eval_questions(train_rows, eval_rows)
     queries, qrels, grouped = group_eval(eval_rows)
     train_rows, leakage = remove_leaks(train_rows, qrels, index)
+    train_rows = weigh_real(train_rows, opts)
     if not train_rows:
         raise KitError("no training pair left after removing those that share an eval positive")
     kept_chunks = train_corpus(chunks, index, mode, eval_docs, qrels)

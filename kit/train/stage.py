@@ -44,6 +44,18 @@ def plan(model: str, options: TrainOptions, dry_run: bool, echo) -> Plan:
     _check_inputs(model, options)
     ensure_available(model, "base model")   # before torchrun: a missing model is one line, not a child's traceback
     spec = resolve(model)
+    options, report, resume, resume_arg, cuda = prepare_run(options, spec.family, dry_run, echo, "kit train")
+    notes: list[str] = []
+    cmd = build_command(spec, options, data_path=report.path, resume_from=resume_arg, cuda=cuda,
+                        data_rows=report.rows, notes=notes)
+    return Plan(spec, options, report, resume, cmd, notes)
+
+
+def prepare_run(options, family: str, dry_run: bool, echo, label: str):
+    """What `kit train` and `kit rerank-train` do before building the command (``options`` has data, output_dir,
+    args, and may have deepspeed): validate the data (group size fitted to it), find the checkpoint to resume from and
+    refuse a non-empty output folder without one. Returns (options, data report, checkpoint, resume argument,
+    cuda)."""
     out = Path(options.output_dir)
     args = dict(options.args or {})
     group = int(args.get("train_group_size", 8))
@@ -57,17 +69,15 @@ def plan(model: str, options: TrainOptions, dry_run: bool, echo) -> Plan:
     if resume is None and out.is_dir() and any(p for p in out.iterdir() if p.name != ".kit_resume"):
         raise KitError(f"{out}: folder exists, is not empty and has no checkpoint-* to resume from; "
                        f"choose another --output")
-    notes: list[str] = []
     cuda = cuda_available()
     resume_arg = None
     if resume is not None:
-        uses_deepspeed = cuda and bool(options.deepspeed or args.get("deepspeed"))
-        # DeepSpeed checkpoints restore through DeepSpeed's own loader, which does not hit the key bug.
-        resume_arg = resume if uses_deepspeed or dry_run else make_resume_view(resume, spec.family)
-        echo(f"[kit train] resuming from {resume}")
-    cmd = build_command(spec, options, data_path=report.path, resume_from=resume_arg, cuda=cuda,
-                        data_rows=report.rows, notes=notes)
-    return Plan(spec, options, report, resume, cmd, notes)
+        uses_deepspeed = cuda and bool(getattr(options, "deepspeed", None) or args.get("deepspeed"))
+        # DeepSpeed checkpoints restore through DeepSpeed's own loader, which does not hit the key bug; the
+        # reranker trainer saves checkpoints as the embedder's does (inner model's keys), so the same view serves.
+        resume_arg = resume if uses_deepspeed or dry_run else make_resume_view(resume, family)
+        echo(f"[{label}] resuming from {resume}")
+    return options, report, resume, resume_arg, cuda
 
 
 def _to_stderr(text: str) -> None:

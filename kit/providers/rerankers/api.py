@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from ...io import KitError, stable_hash
 from ...secrets import redact_text, redact_url, split_credentials
 from ..client import StopFlag, api_key
-from ..tokens import token_counter
+from ..tokens import pack_requests, token_counter
 from .base import Reranker
 
 DASHSCOPE_RERANK_URL = "https://dashscope.aliyuncs.com/api/v1"
@@ -172,17 +172,8 @@ class APIReranker(Reranker):
         """Split one query's passages into requests within the document and per-request token limits."""
         cap = self.max_input_tokens or 10**9
         q = min(self.count_tokens(query), cap)
-        out, cur, tok = [], [], 0
-        for p in passages:
-            n = q + min(self.count_tokens(p), cap)
-            if cur and (len(cur) >= self.max_documents or (self.request_tokens and tok + n > self.request_tokens)):
-                out.append(cur)
-                cur, tok = [], 0
-            cur.append(p)
-            tok += n
-        if cur:
-            out.append(cur)
-        return out
+        return pack_requests(passages, lambda p: q + min(self.count_tokens(p), cap), self.max_documents,
+                             self.request_tokens)
 
     def _one(self, ns: str, query: str, docs: list[str], stop: StopFlag) -> list[tuple[tuple[str, str], float]]:
         scores = self.call(query, docs, stop)
