@@ -92,6 +92,11 @@ def setup_logging(verbose: bool = False) -> None:
     for noisy in NOISY:
         _LEVELS[noisy] = logging.DEBUG if verbose and noisy in API_LOGGERS else logging.WARNING
         logging.getLogger(noisy).setLevel(_LEVELS[noisy])
+    if not verbose:
+        # pdfminer warns once per font it cannot measure ("Could not get FontBBox ..."): dozens of lines per
+        # statute that change nothing in the text; prep's own fidelity figure is what says whether text was lost.
+        _LEVELS["pdfminer"] = logging.ERROR
+        logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
 
 _LEVELS: dict[str, int] = {}

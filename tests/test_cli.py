@@ -117,6 +117,19 @@ def test_no_third_party_debug_lines_at_default_verbosity(work, tmp_path):
         assert noise not in r.stderr, r.stderr[-2000:]
 
 
+def test_prep_prints_no_pdfminer_font_warnings(tmp_path):
+    """The sample statutes make pdfminer warn about fonts it cannot measure; none of that reaches the user."""
+    kit = str(Path(sys.executable).parent / "kit")
+    pdf = REPO / "examples" / "data" / "中华人民共和国劳动合同法实施条例_excerpt.pdf"
+    r = subprocess.run([kit, "prep", str(pdf), "-o", str(tmp_path / "c.jsonl")], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "FontBBox" not in r.stderr and "pdfminer" not in r.stderr, r.stderr[-2000:]
+    v = subprocess.run([kit, "-v", "prep", str(pdf), "-o", str(tmp_path / "v.jsonl")], capture_output=True,
+                       text=True, timeout=600)
+    assert v.returncode == 0 and "FontBBox" in v.stderr   # still there for whoever asks with -v
+
+
 def test_model_commands_print_results_on_stdout(work, tiny_bert, tmp_path):
     d, _ = work
     rows = tmp_path / "rows.jsonl"
