@@ -7,8 +7,6 @@ summaries, and the manifest.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,10 +16,7 @@ from ..io import KitError, ReadReport, write_json
 from ..modelfolder import cast_weights, now, save_dtype_for
 from ..providers.rerankers import RERANKER_FILE
 from ..registry import ModelSpec, ensure_available
-from ..train.command import format_command
-from ..train.progress import run_streaming
-from ..train.resume import checkpoint_step
-from ..train.stage import Plan, default_save_dtype, prepare_run, write_manifest
+from ..train.stage import Plan, default_save_dtype, execute, prepare_run, write_manifest
 from .command import RERANK_MODULE, build_rerank_command, check_args
 from .options import RerankTrainOptions
 
@@ -69,34 +64,16 @@ def finish_reranker(out: Path, o: RerankTrainOptions) -> None:
         "score": "logit (FlagReranker compute_score; sigmoid = CrossEncoder.predict)"})
 
 
-def _to_stderr(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
-
-
 def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result=None) -> Path:
     """Fine-tune a cross-encoder; returns the output folder. ``dry_run`` prints the command and writes nothing.
     ``echo`` gets progress and the trainer's output (default: stderr), ``result`` the outcome (default: stdout)."""
     echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
     result = result or print
     p = plan(o, dry_run, echo)
-    for n in p.notes:
-        echo(f"[kit rerank-train] note: {n}")
     out = Path(o.output_dir)
-    if dry_run:
-        result(format_command(p.command))   # the command is what a dry run produces
-        return out
-    echo(format_command(p.command))
-    env = dict(os.environ)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = now()
-    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
-                       start_step=checkpoint_step(p.resume), label="kit rerank-train")
-    if rc != 0:
-        raise KitError(f"reranker training failed (torchrun exit status {rc}); command: {format_command(p.command)}")
-    if int(o.node_rank or 0) != 0:
-        return out   # the trainer saves the final model on node 0 only
-    shutil.rmtree(out / ".kit_resume", ignore_errors=True)
+    if not execute(p, out, dry_run, echo, result, "kit rerank-train", "reranker training"):
+        return out
     finish_reranker(out, p.options)
     weights = cast_weights(out, save_dtype_for(o.save_dtype, default_save_dtype(p)))   # as `kit train` does
     write_manifest(out, str(o.model), p, started, weights, stage="rerank_train")

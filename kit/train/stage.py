@@ -122,6 +122,28 @@ def write_manifest(out: Path, model: str, p: Plan, started: str, weights: dict |
     })
 
 
+def execute(p: Plan, out: Path, dry_run: bool, echo, result, label: str, what: str) -> bool:
+    """Run a plan's torchrun command (`kit train`, `kit rerank-train`): notes, the command itself on a dry run,
+    live output, one-line failure. True when this process should finish the output folder (node 0 of a real
+    run)."""
+    for n in p.notes:
+        echo(f"[{label}] note: {n}")
+    if dry_run:
+        result(format_command(p.command))   # the command is what a dry run produces
+        return False
+    echo(format_command(p.command))
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
+                       start_step=checkpoint_step(p.resume), label=label)
+    if rc != 0:
+        raise KitError(f"{what} failed (torchrun exit status {rc}); command: {format_command(p.command)}")
+    if int(p.options.node_rank or 0) != 0:
+        return False   # the trainer saves the final model on node 0 only
+    shutil.rmtree(out / ".kit_resume", ignore_errors=True)
+    return True
+
+
 def train(model: str, options: TrainOptions, dry_run: bool = False, echo=None, result=None) -> Path:
     """Validate the data, build and run torchrun, then finish the output folder. Returns the output dir.
     ``dry_run`` prints the command and writes nothing. ``echo`` gets progress and the trainer's output (default:
@@ -129,23 +151,10 @@ def train(model: str, options: TrainOptions, dry_run: bool = False, echo=None, r
     echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
     result = result or print
     p = plan(model, options, dry_run, echo)
-    for n in p.notes:
-        echo(f"[kit train] note: {n}")
     out = Path(options.output_dir)
-    if dry_run:
-        result(format_command(p.command))   # the command is what a dry run produces
-        return out
-    echo(format_command(p.command))
-    env = dict(os.environ)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = now()
-    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
-                       start_step=checkpoint_step(p.resume))
-    if rc != 0:
-        raise KitError(f"training failed (torchrun exit status {rc}); command: {format_command(p.command)}")
-    if int(options.node_rank or 0) != 0:
-        return out   # the trainer saves the final model on node 0 only
-    shutil.rmtree(out / ".kit_resume", ignore_errors=True)
+    if not execute(p, out, dry_run, echo, result, "kit train", "training"):
+        return out
     finish_output(out, p.spec)
     weights = cast_weights(out, save_dtype_for(options.save_dtype, default_save_dtype(p)))
     write_manifest(out, model, p, started, weights)

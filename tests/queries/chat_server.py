@@ -85,6 +85,7 @@ class ChatServer:
         self.authorization: set[str] = set()          # Authorization headers seen
         self.query_params: list[str] = []             # query strings of the requests (credentials in URLs)
         self.held = 0
+        self._admitted = 0                            # successful answers let through (hold_after)
         self.received = 0                             # requests that reached the handler
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -141,6 +142,16 @@ class ChatServer:
         with self._lock:
             return sum(1 for h, _ in self.log if h == phash)
 
+    def _admit_success(self) -> bool:
+        """Reserve one of the ``hold_after`` successful answers, or count this request as held. Checked and
+        counted in one step: concurrent requests that all saw a free slot would otherwise each take it."""
+        with self._lock:
+            if self.hold_after is None or self._admitted < self.hold_after:
+                self._admitted += 1
+                return True
+            self.held += 1
+            return False
+
     @property
     def success_count(self) -> int:
         with self._lock:
@@ -188,14 +199,12 @@ class ChatServer:
                     server.authorization.add(self.headers.get("Authorization", ""))
                 messages = req.get("messages") or []
                 phash = prompt_hash(messages)
-                if server.hold_after is not None and server.success_count >= server.hold_after:
-                    with server._lock:
-                        server.held += 1
+                outcome = server._next_outcome()
+                if outcome == "ok" and not server._admit_success():
                     server._released.wait()
                     server._record(phash, "held")
                     self.close_connection = True
                     return
-                outcome = server._next_outcome()
                 if server.latency:
                     time.sleep(server.latency)
                 if outcome == "429":
