@@ -20,7 +20,8 @@ def embedding_model(name: str) -> dict | None:
 def embedding_limits(name: str) -> dict:
     """What an API embedding model accepts: batch, request_tokens, input_tokens (None = unknown), dims (list or
     None), default_dim, shorten, tokenizer, input_kind ({field, query, document} or None), known (in the
-    catalogue or not)."""
+    catalogue or not), self_hosted (the limits are those of the servers hosting an open model, not of one
+    provider's own endpoint)."""
     entry = embedding_model(name)
     unknown = catalog().get("embedding_unknown") or {}
     e = entry or unknown
@@ -29,7 +30,8 @@ def embedding_limits(name: str) -> dict:
             "request_tokens": e.get("request_tokens"), "input_tokens": e.get("input_tokens"),
             "dims": list(dims) if dims else None,
             "default_dim": e.get("default_dim") or (dims[0] if dims else None),
-            "shorten": bool(e.get("shorten")), "tokenizer": e.get("tokenizer"), "input_kind": e.get("input_kind")}
+            "shorten": bool(e.get("shorten")), "tokenizer": e.get("tokenizer"), "input_kind": e.get("input_kind"),
+            "self_hosted": bool(e.get("self_hosted"))}
 
 
 def embedding_price(spec: str) -> float | None:

@@ -200,6 +200,14 @@ class LocalEncoder:
         return "bf16" if cpu_supports_bf16() else "fp32"
 
     @property
+    def load_dtype(self) -> str:
+        """The torch dtype the weights are loaded in: float32 whatever the folder stores (``kit train`` / ``kit
+        merge`` save fp16/bf16 weights, and transformers would load those as stored: fp16 on a CPU is slow, and a
+        tuned model must be timed in the same dtype as its fp32 base), except when the precision is fp16 (asked for
+        explicitly, or ``auto`` on CUDA). bf16 is autocast over fp32 weights."""
+        return "float16" if self.precision == "fp16" else "float32"
+
+    @property
     def namespace(self) -> str:
         path = Path(self.spec.name_or_path)
         fp = weights_fingerprint(path) if path.is_dir() else f"hub:{self.spec.name_or_path}"
@@ -213,14 +221,13 @@ class LocalEncoder:
             ensure_available(self.spec.name_or_path)   # a missing folder or unknown id: one line, no traceback
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.spec.name_or_path)
-                # fp32 whatever the folder stores (bf16/fp16 model folders): precision is chosen per encode
-                self._model = AutoModel.from_pretrained(self.spec.name_or_path, dtype=torch.float32)
+                # fp32 whatever the folder stores (bf16/fp16 model folders) unless fp16 is the precision
+                self._model = AutoModel.from_pretrained(self.spec.name_or_path,
+                                                        dtype=getattr(torch, self.load_dtype))
             except (OSError, ValueError, KeyError, RuntimeError) as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 raise KitError(f"cannot load model {self.spec.name_or_path!r}: {first[:300]}") from None
             self._model.eval().to(self.device)
-            if self.precision == "fp16":
-                self._model.half()
         return self._model, self._tokenizer
 
     @property

@@ -182,6 +182,14 @@ def read_qrels(path: Path, report: ReadReport) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def titled(title, text: str) -> str:
+    """A passage as the kit embeds it for retrieval: its title (the 编/章/节 path, a law's name) before its text, as
+    FlagEmbedding's evaluation does. Training (``train.passage_titles``) and the benchmark both use this, so a
+    model is trained on passages in the form it is scored on."""
+    title = title.strip() if isinstance(title, str) else ""
+    return f"{title} {text}".strip() if title else text
+
+
 def load_eval(path, max_queries: int | None = None, seed: int = 0, passage_titles: bool = True) -> EvalSet:
     """Read a custom-eval or BEIR folder. Bad lines are reported with file:line and skipped; questions that
     cannot be evaluated (no relevant passage in the corpus) are counted by reason in ``dropped``."""
@@ -192,8 +200,7 @@ def load_eval(path, max_queries: int | None = None, seed: int = 0, passage_title
     doc_ids, doc_texts = [], []
     for _, o in iter_jsonl(path / "corpus.jsonl", report, _check_text_row):
         doc_ids.append(_id_of(o))
-        title = (o.get("title") or "").strip() if isinstance(o.get("title"), str) else ""
-        doc_texts.append(f"{title} {o['text']}".strip() if title and passage_titles else o["text"])
+        doc_texts.append(titled(o.get("title"), o["text"]) if passage_titles else o["text"])
     qfile = path / "test_queries.jsonl" if (path / "test_queries.jsonl").exists() else path / "queries.jsonl"
     queries = {_id_of(o): o["text"] for _, o in iter_jsonl(qfile, report, _check_text_row)}
     qrels = read_qrels(path, report)

@@ -6,13 +6,19 @@ SDK (``OPENAI_LOG=debug``) and other libraries may add handlers of their own, an
 miss them. Each record's message is rendered once, redacted (:func:`kit.secrets.redact_text`), and its
 traceback and stack pre-rendered redacted too, so every formatter reuses the clean text. Python warnings and
 uncaught exceptions (main thread and worker threads) go through the same redaction.
+
+Other libraries' INFO lines (faiss' loader, ...) reach stderr only with ``-v``; while a stage of `kit run` runs,
+:func:`stage_log` keeps them, the kit's own lines and a trainer's whole output in ``WORKDIR/logs/<stage>.log``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
+import time
 import traceback
+from pathlib import Path
 
 from .secrets import redact_text
 
@@ -80,11 +86,15 @@ def _thread_excepthook(args) -> None:
 
 
 def setup_logging(verbose: bool = False) -> None:
+    global _verbose
     install_redaction()
+    _verbose = _CONSOLE.verbose = verbose
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactFilter())   # records made before install_redaction, or by another factory
+        if type(handler) is logging.StreamHandler:   # the console (not a test harness's capture handler)
+            handler.addFilter(_CONSOLE)
     # jieba sets its logger to DEBUG on import ("Building prefix dict ... Loading model cost"), undoing the level
     # given here whenever it is imported later; importing it now (27 ms, the dictionary loads lazily) makes the
     # level below stick. bm25s does the same but costs 0.3 s to import: see quiet_after_import.
@@ -106,3 +116,99 @@ def quiet_after_import(name: str) -> None:
     """Give back the level setup_logging chose to a library that set its own logger to DEBUG on import."""
     if name in _LEVELS:
         logging.getLogger(name).setLevel(_LEVELS[name])
+
+
+# --- the console, and a stage's log -------------------------------------------------------------------------------
+OWN_LOGGERS = ("kit", "__main__", "root")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_verbose = False
+
+
+def is_verbose() -> bool:
+    """Whether the CLI was given -v: everything on stderr too (third-party INFO lines, the trainer's whole output)."""
+    return _verbose
+
+
+class ConsoleFilter(logging.Filter):
+    """What stderr shows of the log records: the kit's own, and every warning or error; other libraries' INFO
+    lines (faiss' "Loading faiss with AVX2 support.", ...) only with -v. A running stage's log keeps them all."""
+
+    verbose = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.verbose or record.levelno >= logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS
+
+
+_CONSOLE = ConsoleFilter()
+
+
+class StageLog:
+    """A log file the kit appends to line by line, from any thread, every line redacted: a stage's
+    ``WORKDIR/logs/<stage>.log``, or the log beside a standalone `kit train`'s output folder."""
+
+    def __init__(self, path, title: str | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")
+        if title:
+            self.line(f"===== {title} ({time.strftime('%Y-%m-%d %H:%M:%S')}) =====")
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(redact_text(text))
+                self._file.flush()
+
+    def line(self, text) -> None:
+        self.write(str(text).rstrip("\n") + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class StageLogHandler(logging.Handler):
+    """Every log record that reaches the root logger, whatever its library, into a :class:`StageLog`."""
+
+    def __init__(self, log: StageLog):
+        super().__init__(logging.DEBUG)
+        self.log = log
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.addFilter(RedactFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.line(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break the stage
+            self.handleError(record)
+
+
+_stage_logs: list[StageLog] = []
+
+
+def current_log() -> StageLog | None:
+    """The log of the stage running now (None outside `kit run`)."""
+    return _stage_logs[-1] if _stage_logs else None
+
+
+@contextlib.contextmanager
+def stage_log(path, title: str):
+    """While the block runs, ``path`` (appended to, one header per run) gets every log record the loggers let
+    through (other libraries' INFO lines included, which stderr shows only with -v), what is written to
+    :func:`current_log` (the kit's progress lines, a trainer's whole output), and the error that ended the block."""
+    log = StageLog(path, title)
+    handler = StageLogHandler(log)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    _stage_logs.append(log)
+    try:
+        yield log
+    except BaseException as e:
+        log.line(f"===== stopped: {type(e).__name__}{': ' if str(e) else ''}{e}")
+        raise
+    finally:
+        _stage_logs.remove(log)
+        root.removeHandler(handler)
+        log.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .io import read_json, write_json, write_text
 from .modelfolder import MANIFEST_FILE as MANIFEST
+from .modelfolder import TORCH_NAMES, stored_dtype
 from .registry import KIT_MODEL_FILE, ModelSpec, resolve
 
 RESULTS_FILE = "kit_results.json"
@@ -125,7 +126,24 @@ def _results(res: dict) -> list[str]:
     return out
 
 
-def _usage(spec: ModelSpec) -> list[str]:
+def _cpu_note(stored: str | None) -> list[str]:
+    """What the stored dtype means for CPU inference (transformers 5 and sentence-transformers load the dtype
+    config.json names, i.e. the stored one)."""
+    name = TORCH_NAMES.get(stored or "", "float32")
+    if name == "float32":
+        return ["**CPU inference**: the weights are stored in float32 and load in float32 everywhere; the "
+                "`float32` arguments below change nothing.", ""]
+    return [f"**CPU inference**: the weights are stored in {name} (half the size of float32), and "
+            f"`config.json` says `\"dtype\": \"{name}\"`, so transformers and sentence-transformers load them "
+            f"in {name} unless told otherwise. On a CPU that is slow (sentence-transformers warns): load in "
+            "float32 for CPU inference, e.g. "
+            '`SentenceTransformer(PATH, model_kwargs={"dtype": "float32"})` or '
+            "`AutoModel.from_pretrained(PATH, dtype=torch.float32)` (before transformers 4.56 the argument is "
+            f"`torch_dtype`), as every snippet below does. On a GPU leave the `float32` arguments out to run in "
+            f"{name}. `kit_model.json` says the same under `cpu_inference`.", ""]
+
+
+def _usage(spec: ModelSpec, stored: str | None = None) -> list[str]:
     """Loading snippets, each runnable as is once ``PATH`` and the ``["..."]`` texts are filled in (the tests run
     them). ``dtype=float32`` computes in fp32 on a CPU whatever the stored dtype; leave it out on a GPU."""
     qi, pi = spec.query_instruction, spec.passage_instruction
@@ -134,8 +152,7 @@ def _usage(spec: ModelSpec) -> list[str]:
     fkw = ", ".join(f"{k}={v!r}" for k, v in spec.flagembedding_kwargs().items() if v is not None)
     pool = ("hidden[:, 0]" if spec.pooling == "cls" else "(hidden * mask).sum(1) / mask.sum(1)  # mean of real tokens")
     fp32 = '{"dtype": torch.float32}'
-    return ["## Use it", "", "Replace `PATH` with this folder. The `float32` arguments compute in fp32 on a CPU "
-            "whatever the stored dtype; on a GPU leave them out.", "",
+    return ["## Use it", "", "Replace `PATH` with this folder.", "", *_cpu_note(stored),
             "sentence-transformers (pooling, normalisation and prompts are read from this folder):", "```python",
             "import torch", "from sentence_transformers import SentenceTransformer",
             f'model = SentenceTransformer("PATH", model_kwargs={fp32})',
@@ -175,7 +192,8 @@ def card_text(folder) -> str:
     kind = "merged" if man.get("stage") == "merge" else "fine-tuned"
     spec = resolve(str(folder))
     lines = _front_matter(man, kind) + _about(folder, spec, man, kind) + _training(man, kind) \
-        + _results(_load(folder, RESULTS_FILE)) + _usage(spec)
+        + _results(_load(folder, RESULTS_FILE)) + _usage(spec, (man.get("weights") or {}).get("dtype")
+                                                         or stored_dtype(folder))
     return "\n".join(lines)
 
 

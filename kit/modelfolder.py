@@ -5,7 +5,9 @@ A folder leaves ``kit train`` / ``kit merge`` with the model's own weights and c
 sentence-transformers' files with the model's real pooling and prompts, bge-m3's sparse/ColBERT heads,
 ``kit_manifest.json`` (how it was made: command, data, packages, git revision, times) and a model card
 (``README.md``, :mod:`kit.modelcard`). Weights are stored in the training dtype by default (:func:`cast_weights`):
-half the size of fp32 for fp16/bf16 training, which is the precision the model was trained in anyway.
+half the size of fp32 for fp16/bf16 training, which is the precision the model was trained in anyway. Loaded as
+stored, such weights run in fp16/bf16 on a CPU (slow): ``kit_model.json`` (``cpu_inference``) and the card say to
+load them in float32 there, and the kit's own encoder (:class:`kit.embed.LocalEncoder`) does.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .io import write_json
-from .registry import ModelSpec, write_kit_model
+from .registry import KIT_MODEL_FILE, ModelSpec, write_kit_model
 
 MANIFEST_FILE = "kit_manifest.json"
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
@@ -219,7 +221,29 @@ def cast_weights(folder, dtype: str) -> dict:
         if "torch_dtype" in cfg:
             cfg["torch_dtype"] = TORCH_NAMES[dtype]
         write_json(cfg_path, cfg)
+    kit_model = folder / KIT_MODEL_FILE
+    if kit_model.exists():   # written by finish_output just before; a cross-encoder folder has none
+        d = json.loads(kit_model.read_text(encoding="utf-8"))
+        d.update(cpu_loading(dtype))
+        write_json(kit_model, d)
     return {"dtype": dtype, "weights_bytes": size, "fp32_bytes": fp32}
+
+
+def cpu_loading(dtype: str | None) -> dict:
+    """How to load a folder whose weights are stored in ``dtype`` for CPU inference (kept in kit_model.json and
+    said in the model card). transformers 5 and sentence-transformers load weights in the dtype config.json names,
+    i.e. the stored one: fp16/bf16 on a CPU is slow (sentence-transformers warns), so ask for float32 there."""
+    stored = TORCH_NAMES.get(dtype or "", "float32")
+    why = ("weights stored in float32: they load in float32 everywhere" if stored == "float32" else
+           f"weights stored in {stored}: loaded as stored, a CPU computes in {stored} (slow; sentence-transformers "
+           "warns), so load them in float32 for CPU inference; on a GPU they can stay in " + stored)
+    return {"weights_dtype": stored,
+            "cpu_inference": {
+                "dtype": "float32", "why": why,
+                "sentence_transformers": 'SentenceTransformer(PATH, model_kwargs={"dtype": "float32"})',
+                "transformers": "AutoModel.from_pretrained(PATH, dtype=torch.float32)",
+                "before_transformers_4_56": "torch_dtype instead of dtype: model_kwargs={\"torch_dtype\": "
+                                            "\"float32\"}, from_pretrained(PATH, torch_dtype=torch.float32)"}}
 
 
 def save_dtype_for(requested: str, trained_in: str | None) -> str:

@@ -13,6 +13,9 @@ Work-directory layout (everything a run makes lives under ``workdir``)::
     adapters/<provider>/       adapter      linear query adapters
     report/                    bench        results.json, report.md, report.html
     manifests/<stage>.json     every stage  fingerprint of inputs + settings, outputs, summary, timings
+    logs/<stage>.log           every stage  its whole output, one section per run: the kit's lines, other
+                                            libraries' INFO lines, the trainer's (argument dump, model config);
+                                            stderr shows those only with -v
     .kit.lock                  the run      who holds the workdir (pid, start time)
 
 The runner knows the stages only through the list it is given (:mod:`kit.stages` registers them). A stage is
@@ -36,6 +39,7 @@ import click
 
 from .io import KitError, read_json, stable_hash, write_json
 from .lock import WorkdirLock
+from .logs import current_log, stage_log
 from .options import OptionError, from_section, suggestion, to_section
 from .secrets import redact_obj
 
@@ -44,9 +48,16 @@ TOP_LEVEL = {"workdir": "Folder of the run (relative to the config file).",
              "allow_partial": "Share of a stage's work items (e.g. LLM calls) that may fail while the stage still "
                               "counts as done (default 0: any failure leaves it to be retried)."}
 
+# What a stage's section needs to turn it on, shown when a later stage needs its output and the section is missing.
+SECTION_EXAMPLES = {"queries": "generator: [ict, keywords]"}
+
 
 def _echo(msg: str) -> None:
+    """A progress line of the runner: stderr, and the running stage's log."""
     click.echo(msg, err=True)
+    log = current_log()
+    if log is not None:
+        log.line(msg)
 
 
 @dataclass
@@ -78,6 +89,7 @@ class Workdir:
     def report(self) -> Path: return self.root / "report"
     def manifest(self, stage: str) -> Path: return self.root / "manifests" / f"{stage}.json"
     def started(self, stage: str) -> Path: return self.root / "manifests" / f"{stage}.started.json"
+    def log(self, stage: str) -> Path: return self.root / "logs" / f"{stage}.log"
 
 
 def path_fingerprint(p: Path) -> str:
@@ -178,6 +190,7 @@ class Pipeline:
         for flag, value in (("--from", from_stage), ("--until", until)):
             if value and value not in names:
                 raise KitError(f"{flag} {value}: unknown stage; stages are {', '.join(names)}")
+        self.check_inputs_reachable(until)   # before anything runs (or the workdir is created)
         self.wd.root.mkdir(parents=True, exist_ok=True)
         summaries: dict[str, Any] = {}
         t_run = time.perf_counter()
@@ -190,6 +203,37 @@ class Pipeline:
                     break
         summaries["_seconds"] = round(time.perf_counter() - t_run, 1)
         return summaries
+
+    def check_inputs_reachable(self, until: str | None = None) -> None:
+        """Refuse, in one line and before anything runs, a run in which a stage would read a file that is not there
+        and that only a stage the config leaves out writes (no `queries:` section, no pairs.jsonl: split could
+        only fail, after the stages before it ran)."""
+        stages = [s for s in self.stages if s.enabled(self)]
+        if until is not None:
+            names = [s.name for s in self.stages]
+            stages = [s for s in stages if names.index(s.name) <= names.index(until)]
+        made: dict[Path, str] = {}        # output -> the stage that writes it (enabled ones win)
+        for stage in sorted(self.stages, key=lambda s: s.enabled(self)):
+            try:
+                for o in stage.outputs(self, self.options[stage.name]):
+                    made[Path(o)] = stage.name
+            except Exception:  # noqa: BLE001 - a stage that cannot tell its outputs here fails when it runs
+                continue
+        enabled = {s.name for s in stages}
+        for stage in stages:
+            try:
+                reads = [Path(r) for r in stage.reads(self, self.options[stage.name])]
+            except Exception:  # noqa: BLE001 - as above: its own run reports it
+                continue
+            for r in reads:
+                producer = made.get(r)
+                if producer is None or producer in enabled or r.exists():
+                    continue
+                example = SECTION_EXAMPLES.get(producer)
+                add = f"e.g. `{producer}: {{{example}}}`" if example else "with its settings"
+                raise KitError(f"{self.config_path}: stage {stage.name} needs {r}, which the {producer} stage writes, "
+                               f"but the config has no `{producer}:` section; add one ({add}), or put {r.name} "
+                               f"in {r.parent}")
 
     def _run_stage(self, stage: Stage, forcing: bool) -> dict:
         if not stage.enabled(self):
@@ -204,25 +248,26 @@ class Pipeline:
                 and all(Path(o).exists() for o in outputs)):
             _echo(f"[{stage.name}] up to date, skipped (delete {manifest_path} or use --from {stage.name} to redo)")
             return manifest.get("summary", {})
-        self._prepare_outputs(stage, fp, outputs, forcing)
-        write_json(self.wd.started(stage.name), {"fingerprint": fp, "started": time.time()})
-        _echo(f"[{stage.name}] running")
-        t0 = time.perf_counter()
-        try:
-            summary = stage.run(self, opts) or {}
-        except KitError as e:
-            raise KitError(f"stage {stage.name}: {e}") from None
-        seconds = round(time.perf_counter() - t0, 1)
-        missing = [str(o) for o in outputs if not Path(o).exists()]
-        if missing:
-            raise KitError(f"stage {stage.name}: finished but did not write {', '.join(missing)}")
-        self._check_complete(stage, summary)
-        write_json(manifest_path, redact_obj({
-            "stage": stage.name, "fingerprint": fp, "settings": to_section(opts), "model": self.model,
-            "reads": reads, "outputs": [str(o) for o in outputs], "summary": summary, "seconds": seconds,
-            "finished": time.time()}))
-        self.wd.started(stage.name).unlink(missing_ok=True)
-        _echo(f"[{stage.name}] done in {seconds:.1f}s")
+        with stage_log(self.wd.log(stage.name), f"kit run: stage {stage.name}"):
+            self._prepare_outputs(stage, fp, outputs, forcing)
+            write_json(self.wd.started(stage.name), {"fingerprint": fp, "started": time.time()})
+            _echo(f"[{stage.name}] running")
+            t0 = time.perf_counter()
+            try:
+                summary = stage.run(self, opts) or {}
+            except KitError as e:
+                raise KitError(f"stage {stage.name}: {e}") from None
+            seconds = round(time.perf_counter() - t0, 1)
+            missing = [str(o) for o in outputs if not Path(o).exists()]
+            if missing:
+                raise KitError(f"stage {stage.name}: finished but did not write {', '.join(missing)}")
+            self._check_complete(stage, summary)
+            write_json(manifest_path, redact_obj({
+                "stage": stage.name, "fingerprint": fp, "settings": to_section(opts), "model": self.model,
+                "reads": reads, "outputs": [str(o) for o in outputs], "summary": summary, "seconds": seconds,
+                "finished": time.time()}))
+            self.wd.started(stage.name).unlink(missing_ok=True)
+            _echo(f"[{stage.name}] done in {seconds:.1f}s")
         return summary
 
     def _check_complete(self, stage: Stage, summary: dict) -> None:

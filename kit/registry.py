@@ -190,15 +190,20 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/")
 
 
-def ensure_available(name_or_path: str, what: str = "model") -> None:
+def ensure_available(name_or_path: str, what: str = "model", dry_run: bool = False) -> str | None:
     """Raise one clear line (a KitError) unless ``name_or_path`` is a model folder, or a hub id that is cached
-    (offline) or can be fetched: instead of a traceback from deep inside transformers, torchrun or LM_Cocktail."""
+    (offline) or can be fetched: instead of a traceback from deep inside transformers, torchrun or LM_Cocktail.
+
+    ``dry_run``: the command is prepared for another machine (a GPU cluster), so a valid hub id whose weights are
+    not on this machine (not cached while offline, or the Hub unreachable) is not an error: the warning line is
+    returned for the caller to show on stderr. A missing folder, a file or an invalid id still raise. Returns None
+    when the model is here."""
     name = str(name_or_path)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise _error(f"{what} {name}: the folder has no config.json (not a Hugging Face model folder)")
-        return
+        return None
     if path.exists():
         raise _error(f"{what} {name}: is a file; expected a model folder or a Hugging Face model id")
     if _looks_like_path(name):
@@ -214,8 +219,14 @@ def ensure_available(name_or_path: str, what: str = "model") -> None:
         hf_hub_download(name, "config.json", local_files_only=offline)
     except Exception as e:  # noqa: BLE001 - every way of not getting it (missing, offline, 401, DNS) is one line
         if offline:
-            raise _error(f"{what} {name}: not a local folder, and not in the Hugging Face cache while offline "
-                         f"(HF_HUB_OFFLINE=1); pass a model folder, or download it first") from None
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise _error(f"{what} {name}: not a local folder, and cannot be fetched from the Hugging Face Hub "
-                     f"({type(e).__name__}: {reason[:200]})") from None
+            why = "not in the Hugging Face cache while offline (HF_HUB_OFFLINE=1)"
+            message = f"{what} {name}: not a local folder, and {why}; pass a model folder, or download it first"
+        else:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            why = f"cannot be fetched from the Hugging Face Hub ({type(e).__name__}: {reason[:200]})"
+            message = f"{what} {name}: not a local folder, and {why}"
+        if dry_run:
+            return (f"warning: {what} {name}: the weights are not on this machine, {why}; the printed command is "
+                    f"for a machine that has them or can download them")
+        raise _error(message) from None
+    return None

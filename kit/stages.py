@@ -129,13 +129,15 @@ def train_data(p: Pipeline) -> Path:
 def _run_train(p: Pipeline, o: TrainOptions) -> dict:
     from .train import train
 
-    o = replace(o, data=str(train_data(p)), output_dir=str(p.wd.finetuned))
+    o = replace(o, data=str(train_data(p)), output_dir=str(p.wd.finetuned),
+                corpus=str(p.wd.train_corpus) if o.passage_titles else None)
     out = train(p.model, o, echo=lambda m: click.echo(m, err=True))
     return {"model": str(out)}
 
 
 register(Stage("train", TrainOptions, _run_train, lambda p, o: [p.wd.finetuned],
-               reads=lambda p, o: [train_data(p)] + _model_reads(p) + _existing(o.deepspeed),
+               reads=lambda p, o: [train_data(p)] + _model_reads(p) + _existing(o.deepspeed)
+               + ([p.wd.train_corpus] if o.passage_titles else []),
                enabled=lambda p: p.configured("train"), help="training rows -> models/finetuned"))
 
 

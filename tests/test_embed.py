@@ -107,3 +107,35 @@ def test_missing_model_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "broken" / "config.json").write_text('{"model_type": "no-such-architecture"}')
     with pytest.raises(KitError, match="cannot load model"):
         LocalEncoder(str(tmp_path / "broken"), cache=False, progress=False).encode(["x"])
+
+
+def test_fp16_stored_weights_load_in_fp32_on_cpu(tiny_bert, tmp_path, monkeypatch):
+    """Issue 20: a folder saved in fp16 (kit train/merge keep the training dtype; config.json then says float16, which
+    transformers loads as stored) is embedded in fp32 on a CPU through the local provider that bench, mine and the
+    adapter use, unless fp16 is asked for explicitly; fp32 and fp16 loads of the same folder give the same vectors
+    to fp16 accuracy."""
+    import shutil
+
+    import torch
+    from transformers import AutoModel
+
+    from kit.modelfolder import cast_weights
+    from kit.providers import make_provider
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # the CPU path, also on a machine with a GPU
+    folder = tmp_path / "ft16"
+    shutil.copytree(tiny_bert, folder)
+    cast_weights(folder, "fp16")
+    assert AutoModel.from_pretrained(str(folder)).dtype == torch.float16   # what loading "as stored" gives
+    texts = ["劳动合同应当采用书面形式。", "试用期最长不得超过六个月"]
+    vecs, dtypes = {}, {}
+    for precision in ("auto", "fp32", "bf16", "fp16"):
+        p = make_provider(f"local:{folder}", precision=precision, cache=EmbeddingCache(tmp_path / f"{precision}.db"),
+                          progress=False)   # one cache each: auto and bf16 share a namespace on a bf16 CPU
+        vecs[precision] = p.encode_corpus(texts)
+        dtypes[precision] = p.encoder._model.dtype
+        assert p.encoder.device == "cpu" and p.encoder.load_dtype == str(dtypes[precision]).split(".")[1]
+    assert dtypes == {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.float32, "fp16": torch.float16}
+    ref = LocalEncoder(str(folder), precision="fp32", cache=False, progress=False)
+    np.testing.assert_allclose(vecs["fp32"], ref.encode_passages(texts), atol=1e-6)
+    assert float((vecs["fp16"] * vecs["fp32"]).sum(1).min()) > 0.999

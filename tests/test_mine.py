@@ -332,3 +332,25 @@ def test_absolute_and_scaled_margins(tiny_bert, cmrc_small, tmp_path):
             ri = next(i for i, r in enumerate(rows) if r["query"] == o["query"] and r["pos"] == o["pos"])
             pos = float(scores[ri, by_text[o["pos"][0]]])
             assert all(float(scores[ri, by_text[n]]) <= pos - gap + 1e-4 for n in o["neg"])
+
+
+def test_short_rows_dropped_as_sentence_transformers_does(tiny_bert, cmrc_small, tmp_path):
+    """short_rows: drop writes only the rows that got every negative asked for (sentence-transformers'
+    mine_hard_negatives does the same); keep (the default) writes them with what they have. Same seed, same
+    negatives for the rows both write."""
+    corpus, train, chunks, rows = cmrc_small
+    opts = dict(model=str(tiny_bert), range="2-12", negatives=4, relative_margin=0.002, progress=False,
+                print_stats=False)
+    kept = mine(train, corpus, tmp_path / "k.jsonl", MineOptions(**opts))
+    dropped = mine(train, corpus, tmp_path / "d.jsonl", MineOptions(**opts, short_rows="drop"))
+    k, d = _read(tmp_path / "k.jsonl"), _read(tmp_path / "d.jsonl")
+    short = kept.stats["rows_short_of_negatives"]
+    assert 0 < short < len(rows), "the margin must leave some rows short for this test to mean anything"
+    assert dropped.stats["rows_dropped_short"] == short and kept.stats["rows_dropped_short"] == 0
+    assert all(len(o["neg"]) == 4 for o in d) and len(d) == len(rows) - short
+    assert len(k) == len(rows) - kept.stats["rows_without_negatives"]
+    full = {o["query"]: o["neg"] for o in k if len(o["neg"]) == 4}
+    assert {o["query"]: o["neg"] for o in d} == full
+    texts, scores = _brute_force(tiny_bert, chunks, rows)
+    kept_rows = [r for r in rows if r["query"] in full]
+    _check_rows(d, kept_rows, chunks, texts, scores[[rows.index(r) for r in kept_rows]], 2, 12)

@@ -129,3 +129,44 @@ def test_bench_writes_its_results_into_the_card(e5_bf16, tmp_path):
     # the results bench wrote into the folder are records, not weights: the next bench encodes nothing again
     again = bench(ev, {"ft": f"local:{e5_bf16}"}, tmp_path / "report2", BenchOptions(latency_samples=2, progress=False))
     assert again["models"]["ft"]["domain"]["encoded"] == 0
+
+
+def fp16_tiny_folder(tiny_bert: Path, dst: Path) -> Path:
+    """The tiny random BERT finished as ``kit train`` finishes a model trained with --fp16: weights stored in fp16."""
+    shutil.copytree(tiny_bert, dst)
+    finish_output(dst, resolve(str(dst)))
+    weights = cast_weights(dst, "fp16")
+    write_json(dst / MANIFEST_FILE, {"stage": "train", "base_model": str(tiny_bert), "family": "st", "data": "t.jsonl",
+                                     "data_rows": 1, "data_dropped": 0, "weights": weights, "training_dtype": "fp16",
+                                     "finished": "2026-01-01T00:00:00+00:00"})
+    write_card(dst)
+    return dst
+
+
+def test_fp16_folder_says_how_to_load_it_for_cpu_inference(tiny_bert, tmp_path):
+    """Issue 20: an fp16 folder loads in fp16 on a CPU as stored (slow; sentence-transformers warns). kit_model.json
+    and the card say how to load it in float32, and what they say works."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    folder = fp16_tiny_folder(tiny_bert, tmp_path / "ft16")
+    assert stored_dtype(folder) == "fp16" and json.loads((folder / "config.json").read_text())["dtype"] == "float16"
+    assert next(SentenceTransformer(str(folder), device="cpu").parameters()).dtype == torch.float16   # the problem
+    kit_model = json.loads((folder / "kit_model.json").read_text())
+    assert kit_model["weights_dtype"] == "float16" and kit_model["cpu_inference"]["dtype"] == "float32"
+    assert resolve(str(folder)).family == "st"   # the new keys do not disturb the kit's own reading of the file
+    ns = {"SentenceTransformer": SentenceTransformer, "AutoModel": __import__("transformers").AutoModel,
+          "torch": torch, "PATH": str(folder)}
+    st = eval(kit_model["cpu_inference"]["sentence_transformers"], ns)        # noqa: S307 - the file's own advice
+    hf = eval(kit_model["cpu_inference"]["transformers"], ns)                 # noqa: S307
+    assert next(st.parameters()).dtype == torch.float32 and hf.dtype == torch.float32
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "**CPU inference**: the weights are stored in float16" in card
+    assert 'SentenceTransformer(PATH, model_kwargs={"dtype": "float32"})' in card
+    assert "AutoModel.from_pretrained(PATH, dtype=torch.float32)" in card and "`torch_dtype`" in card
+    # an fp32 folder's card says there is nothing to do
+    cast_weights(folder, "fp32")
+    (folder / MANIFEST_FILE).unlink()   # the card then reads the dtype from the weights themselves
+    write_card(folder)
+    assert "stored in float32 and load in float32 everywhere" in (folder / "README.md").read_text(encoding="utf-8")
+    assert json.loads((folder / "kit_model.json").read_text())["weights_dtype"] == "float32"

@@ -55,6 +55,31 @@ def test_stages_skip_and_rerun_from_a_changed_setting(shared_dir, tmp_path):
     assert r.returncode == 2 and "stage queries" in r.stderr and "bogus" in r.stderr
 
 
+def test_a_run_without_a_queries_section_fails_at_once_naming_it(tmp_path):
+    """No `queries:` section and no pairs.jsonl: split could only fail, after prep ran (and, on the next try, after
+    "resuming an interrupted run"). The run stops before anything runs, in one line naming the section to add."""
+    from kit.config import load_config
+    from kit.pipeline import Pipeline
+    from kit.stages import REGISTRY
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("劳动合同应当以书面形式订立。试用期不得超过六个月。", encoding="utf-8")
+    cfg = {"workdir": "work", "model": "BAAI/bge-small-zh-v1.5", "prep": {"inputs": ["docs"]},
+           "split": {"eval_ratio": 0.5}}
+    config = _config(tmp_path, cfg)
+    r = _run(config)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert "`queries:`" in lines[0] and "generator: [ict, keywords]" in lines[0] and "pairs.jsonl" in lines[0]
+    assert "[prep]" not in r.stderr and "resuming" not in r.stderr and not (tmp_path / "work").exists()
+
+    r = _run(config, "--until", "prep")      # nothing in this run needs pairs.jsonl
+    assert r.returncode == 0 and "[prep] done" in r.stderr, r.stderr
+    (tmp_path / "work" / "pairs.jsonl").write_text("", encoding="utf-8")   # pairs made elsewhere: nothing to refuse
+    Pipeline(load_config(config), config, REGISTRY).check_inputs_reachable()
+
+
 @pytest.mark.slow
 def test_demo_config_end_to_end_killed_and_resumed(zh_e5_path, tmp_path):
     """configs/demo.yaml with the starter model and fewer steps; killed during training, then resumed."""

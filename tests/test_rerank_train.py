@@ -92,6 +92,26 @@ def test_dry_run_refuses_unknown_arguments_and_distillation_without_scores(tmp_p
         rerank_train(RerankTrainOptions(data=str(data), output_dir=str(tmp_path / "o")), dry_run=True)
 
 
+def test_dry_run_prints_the_command_for_a_hub_model_not_on_this_machine(tmp_path, monkeypatch):
+    """A dry run is a command for a GPU cluster: a hub id missing from this machine's cache (offline) is a warning on
+    stderr; a real run still fails with the one-line error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    data = write_rows(tmp_path / "t.jsonl")
+    base = ["rerank-train", "--model", "BAAI/bge-reranker-base", "--data", str(data), "-o", str(tmp_path / "out")]
+    r = CliRunner().invoke(main(), base + ["--dry-run"])
+    assert r.exit_code == 0, r.output
+    cmd = shlex.split(r.stdout.strip().splitlines()[-1])
+    assert RERANK_MODULE in cmd and cmd[cmd.index("--model_name_or_path") + 1] == "BAAI/bge-reranker-base"
+    warning = [ln for ln in r.stderr.splitlines() if "not on this machine" in ln]
+    assert len(warning) == 1 and "warning" in warning[0] and "BAAI/bge-reranker-base" in warning[0]
+    assert not (tmp_path / "out").exists()
+    r = CliRunner().invoke(main(), base)
+    assert r.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "reranker base model BAAI/bge-reranker-base: not a local folder, and not in the Hugging Face cache " \
+           "while offline" in r.stderr
+
+
 def test_pipeline_registers_the_stage_and_benches_its_reranker(tmp_path):
     from kit.config import load_config
     from kit.pipeline import Pipeline

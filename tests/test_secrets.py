@@ -180,7 +180,9 @@ def test_no_key_in_any_file_or_output_of_any_api_stage(tmp_path):
                   "--model", "big=openai:text-embedding-3-large"], keys)
         assert r.returncode == 2 and "AuthenticationError" in r.stderr
         emb.stop()
-        emb.start(schedule=",".join(["slow"] * 4))
+        # every request hangs: a timed-out request is split in two (not resent), so the run fails only once a
+        # single text has timed out max_retries times
+        emb.start(schedule=",".join(["slow"] * 40))
         cfg = {"bench": {"models": {"slow": {"spec": "openai:my-e5", "base_url": "${EMB_URL}", "timeout": 0.5,
                                              "max_retries": 2}}}}
         (tmp_path / "slow.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")

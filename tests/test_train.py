@@ -175,6 +175,33 @@ def test_dry_run_flags_per_family(tmp_path, tiny_bert, tiny_xlmr, monkeypatch):
     assert "--fp16" in cmd and "--deepspeed" in cmd and "--use_cpu" not in cmd
 
 
+def test_dry_run_prints_the_command_for_a_hub_model_not_on_this_machine(tmp_path, monkeypatch):
+    """A dry run prepares the command for a GPU cluster: a hub id that is not in this machine's cache (offline) is a
+    warning on stderr, not an error; the family still comes from the name (bge-zh: CLS + instruction). A real run
+    keeps failing with the one-line error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty_hf_cache"))
+    monkeypatch.setattr("kit.train.stage.cuda_available", lambda: False)
+    data = write_train_data(tmp_path / "train.jsonl")
+    base = ["train", "--model", "BAAI/bge-large-zh-v1.5", "--data", str(data), "-o", str(tmp_path / "out")]
+
+    res = run_kit(base + ["--dry-run"])
+    assert res.exit_code == 0, res.output
+    line = res.stdout.strip().splitlines()[-1]
+    assert "torchrun" in line and "--model_name_or_path BAAI/bge-large-zh-v1.5" in line
+    assert f"--query_instruction_for_retrieval {shlex.quote(BGE_ZH_INSTRUCTION)} " in line
+    assert "--sentence_pooling_method cls" in line
+    warning = [ln for ln in res.stderr.splitlines() if "not on this machine" in ln]
+    assert len(warning) == 1 and "warning" in warning[0] and "BAAI/bge-large-zh-v1.5" in warning[0]
+    assert "not on this machine" not in res.stdout
+    assert not (tmp_path / "out").exists()
+
+    res = run_kit(base)   # a real run cannot train without the weights: one line, nothing written
+    assert res.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "base model BAAI/bge-large-zh-v1.5: not a local folder, and not in the Hugging Face cache while " \
+           "offline" in res.stderr and "Traceback" not in res.output
+
+
 def test_validate_training_data_names_lines_and_adjusts(tmp_path):
     src = tmp_path / "train.jsonl"
     good = [{"query": f"q{i}", "pos": ["p"], "neg": ["a", "b", "c"]} for i in range(18)]

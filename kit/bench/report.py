@@ -111,12 +111,14 @@ def to_html(results: dict, images: dict[str, str]) -> str:
             f"{sets['domain']['corpus']} passages)")
     if "general" in sets:
         meta += f"; general check: {esc(sets['general']['path'])} ({sets['general']['queries']} queries)"
-    # The inline script records whether every chart decoded, so a headless browser test can check it.
+    # The inline script records whether every chart decoded, so a headless browser test can check it. Numbers are
+    # right-aligned; the example passages (table.ex, Chinese prose) start at the left edge like any text.
     return f"""<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>{esc(results['title'])}</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2em;max-width:1200px;color:#222}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 td:first-child,th:first-child,td:nth-child(2){{text-align:left}}figure{{display:inline-block;margin:8px}}
+table.ex td,table.ex th{{text-align:start;vertical-align:top;max-width:28em;line-height:1.5}}
 img{{max-width:100%}}.rec{{background:#f3f8ff;border-left:4px solid #36c;padding:8px 16px}}
 .note{{font-size:13px;color:#7a4b00}}</style>
 <script>window.kitErrors=0;window.addEventListener('error',function(){{window.kitErrors++;

@@ -29,7 +29,9 @@ Exit status:
 
 @click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
 @click.version_option(package_name="kit")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Debug logging, and on stderr everything otherwise kept in the stage's log (WORKDIR/logs/"
+                   "<stage>.log): the trainer's whole output, other libraries' INFO lines.")
 def main(verbose: bool) -> None:
     """kit: fine-tune Chinese embedding models on your own documents, and choose a model from numbers.
 

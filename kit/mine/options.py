@@ -65,6 +65,10 @@ class MineOptions:
                             "HNSW beyond.")
     widen: bool = option(False, help="A row short of negatives searches past the window's last rank (doubling) "
                          "until it has enough; the share of negatives from inside the window is reported.")
+    short_rows: str = option("keep", choices=("keep", "drop"),
+                             help="A row left with fewer than `negatives` negatives after the filters: keep it with "
+                                  "what it has, or drop it (sentence-transformers' mine_hard_negatives drops it; with "
+                                  "a margin that keeps only the rows whose positive stands out of its window).")
     cache_path: str | None = option(None, path=True, help="Embedding cache (default "
                                     "$KIT_CACHE_DIR/embeddings.sqlite).")
     reranker: str | None = option(None, check=spec_problem, help="Cross-encoder that re-scores the sampled "

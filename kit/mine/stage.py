@@ -121,6 +121,7 @@ class RowTally:
     pos_rank1: int = 0
     widened: int = 0
     short: int = 0
+    dropped_short: int = 0
     empty: int = 0
     spread: float = 0.0
 
@@ -182,7 +183,11 @@ def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Coun
         if not sampler.full and opts.widen and k < n_corpus:
             tally.widened += 1
             _widen(sampler, index, vec.queries[qi], k, first, n_corpus)
-        tally.short += int(len(sampler.chosen) < opts.negatives)
+        short = len(sampler.chosen) < opts.negatives
+        tally.short += int(short)
+        if short and opts.short_rows == "drop":
+            tally.dropped_short += 1
+            continue
         negs = sampler.negatives()
         tally.neg_scores += [s for _, s in negs]
         out = _output_row(r, inp.pos_ids[ri], negs, inp.corpus, opts.keep_existing)
@@ -204,7 +209,7 @@ def collect_stats(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: 
         "rows_read": n_rows + len(inp.bad_rows.errors), "rows_mined": n_rows, "rows_written": len(out_rows),
         "rows_bad": len(inp.bad_rows.errors), "corpus_lines_bad": len(inp.corpus_report.errors),
         "rows_widened": tally.widened, "rows_short_of_negatives": tally.short,
-        "rows_without_negatives": tally.empty,
+        "rows_without_negatives": tally.empty, "rows_dropped_short": tally.dropped_short,
         "negatives_requested": opts.negatives,
         "negatives_per_row": percentiles(len(o["neg"]) for o in out_rows),
         "positive_scores": percentiles(tally.pos_scores),

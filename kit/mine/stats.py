@@ -36,6 +36,7 @@ def format_stats(s: dict) -> str:
         f"score spread {s['score_spread']:.3f}",
         f"  rows widened: {s['rows_widened']}, still short of {s['negatives_requested']}: "
         f"{s['rows_short_of_negatives']}, without any negative (not written): {s['rows_without_negatives']}, "
+        f"dropped as short (short_rows: drop): {s.get('rows_dropped_short', 0)}, "
         f"bad rows: {s['rows_bad']}",
         f"  embedded: passages {emb['passages'].get('encoded', 0)} new / {emb['passages'].get('cached', 0)} cached, "
         f"queries {emb['queries'].get('encoded', 0)} new / {emb['queries'].get('cached', 0)} cached",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..io import KitError, ReadReport, iter_jsonl
 from .document import Block, Document, Page, display
-from .text import SENTENCE_END, join_lines
+from .text import SENTENCE_END, full_line_length, join_lines
 
 KINDS = {".pdf": "pdf", ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".docx": "docx",
          ".jsonl": "jsonl"}
@@ -75,9 +75,41 @@ def _decode(data: bytes) -> str | None:
     return None
 
 
-def text_blocks(lines: list[str]) -> list[Block]:
-    """Paragraphs of plain text: one per line, unless the text is hard-wrapped (most lines end mid-sentence),
-    then wrapped lines are joined like a PDF page's, paragraphs split at blank lines."""
+def text_width(lines: list[str]) -> int:
+    """The length of a full line of a text (as a PDF page's is measured); the longest line of a text of a
+    few lines, whose 80th percentile can be a title's length."""
+    body = [ln.strip() for ln in lines if ln.strip()]
+    return full_line_length(body) if len(body) >= 5 else max((len(ln) for ln in body), default=0)
+
+
+def text_blocks(lines: list[str], full: int | None = None) -> list[Block]:
+    """Paragraphs of plain text. Text copied out of a PDF keeps its hard line breaks, even inside a word
+    ("民\n事法律行为"), so lines are joined by the PDF path's rules (text.join_lines: no space between Chinese
+    characters, a heading, article or list marker starts a paragraph). A break that cannot be a wrap stays: a
+    blank line, a line that ends a sentence (whatever its length: in a typed text that break is the
+    writer's), and a line ending mid-sentence that is clearly shorter than the full lines (a title such as
+    "公司简介" above its text). ``full``: the full line length, when ``lines`` are part of a longer text."""
+    full = full or text_width(lines)
+    blocks, run = [], []
+    for ln in lines + [""]:
+        ln = ln.strip()
+        if ln:
+            run.append(ln)
+        if run and (not ln or ln.endswith(SENTENCE_END) or len(ln) < 0.6 * full):
+            blocks += [Block(p) for p in join_lines(run, full)]
+            run = []
+    return blocks
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def row_blocks(lines: list[str]) -> list[Block]:
+    """Paragraphs of one JSONL row's text. A row comes from the user's own records (a database, a BEIR set), whose
+    line breaks are the writer's: one paragraph per line, unless the whole row is hard-wrapped (most lines end
+    mid-sentence), then joined like a PDF page's. Kept apart from :func:`text_blocks` (files copied out of PDFs)
+    so that a JSONL corpus chunks the same from one kit version to the next (its chunk ids stay)."""
     body = [ln.strip() for ln in lines if ln.strip()]
     wrapped = len(body) >= 4 and sum(1 for ln in body if not ln.endswith(SENTENCE_END)) > 0.6 * len(body)
     if not wrapped:
@@ -92,21 +124,19 @@ def text_blocks(lines: list[str]) -> list[Block]:
     return blocks
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
-
-
 def md_blocks(lines: list[str]) -> tuple[list[Block], str]:
     """Markdown: ``#`` headings keep their level, ``| a | b |`` lines are table rows; the rest is text.
     Returns the blocks and the source text they are compared with (markup removed)."""
     blocks: list[Block] = []
     ref: list[str] = []
     run: list[str] = []
+    full = text_width([ln for ln in lines                # the full line of its running text
+                       if not (_MD_HEADING.match(ln) or _MD_RULE.match(ln) or ln.strip().startswith("|"))])
     for ln in lines + [""]:
         m = _MD_HEADING.match(ln)
         row = ln.strip().startswith("|") and ln.strip().endswith("|")
         if m or row or _MD_RULE.match(ln) or not ln.strip():
-            blocks += text_blocks(run)
+            blocks += text_blocks(run, full)
             run = []
         if m:
             blocks.append(Block(m.group(2), "heading", len(m.group(1))))
@@ -232,7 +262,7 @@ def read_jsonl(path: Path) -> list[Document]:
             if group:
                 docs[group] = doc
         number = len(doc.pages) + 1
-        blocks = text_blocks(row["text"].replace("\r\n", "\n").split("\n"))
+        blocks = row_blocks(row["text"].replace("\r\n", "\n").split("\n"))
         doc.pages.append(Page(number, blocks, ref=row["text"], source_id=rid, title=title or ""))
     problems = [str(e) for e in report.errors]
     if not order:

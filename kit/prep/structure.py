@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .document import Block, Document
-from .text import BLOCK_START, CN_NUM, SENTENCE_END, TOC_LINE
+from .text import BLOCK_START, CJK, CN_NUM, GLUED_ARTICLE, SENTENCE_END, TOC_LINE, opens_glued_article
 
 HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
     (1, re.compile(rf"^第[{CN_NUM}\d]+编\s*\S*")),
@@ -27,6 +27,12 @@ HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
 # An article marker is followed by a space in statute layouts; "第四十七条的规定" at a line start is a reference.
 ARTICLE = re.compile(rf"^(第[{CN_NUM}\d]+条(?:之[{CN_NUM}]+)?)(?:[\s　]+|$)")
 MAX_HEADING_CHARS = 40
+# A heading's numbering (第一编, 第二章, 第三节, 第十条, 一、, （一）, 1.2): the space after it stays in the title.
+NUMBERING = re.compile(rf"^(?:第[{CN_NUM}\d]+[编章节条](?:之[{CN_NUM}]+)?|[{CN_NUM}]+、|[（(][{CN_NUM}\d]+[)）]"
+                       rf"|\d+(?:\.\d+)*[、.．]?)(?=\s)")
+# Letter spacing: single Chinese characters each set one space apart ("总 则", "自 然 人"). A space between
+# longer words stands for a lost 、 ("第七章 公司合并 分立" in 公司法_1999) and stays.
+LETTER_SPACED = re.compile(rf"(?<![{CJK}])[{CJK}](?: [{CJK}])+(?![{CJK}])")
 AMOUNT = re.compile(r"-?\d[\d,]*\.\d+")
 
 
@@ -57,6 +63,16 @@ class Section:
 
     def chars(self) -> int:
         return sum(len(u.text.strip()) for u in self.units)
+
+
+def heading_title(text: str) -> str:
+    """A heading as its chunks' titles say it: whitespace collapsed, letter spacing removed from its words
+    ("第一编 总 则" -> "第一编 总则"), the space after its numbering kept."""
+    text = re.sub(r"\s+", " ", text).strip()
+    m = NUMBERING.match(text)
+    number, words = (m.group(0), text[m.end():]) if m else ("", text)
+    words = LETTER_SPACED.sub(lambda w: w.group(0).replace(" ", ""), words)
+    return number + words
 
 
 def heading_level(par: str) -> int | None:
@@ -105,6 +121,7 @@ class _Walker:
         self.stack: dict[int, str] = {}
         self.sections: list[Section] = [Section(title="")]
         self.article: Unit | None = None
+        self.before = ""                 # the previous paragraph ("" after a heading, a table row, a new row)
 
     def unit(self, p: Para, kind: str, article: str = "") -> Unit:
         u = Unit(p.block.text, p.pages, p.segs, kind, article, p.ocr)
@@ -113,7 +130,7 @@ class _Walker:
 
     def open(self, p: Para, level: int, text: str, source_id) -> None:
         self.stack = {k: v for k, v in self.stack.items() if k < level}
-        self.stack[level] = re.sub(r"\s+", " ", text)
+        self.stack[level] = heading_title(text)
         title = " ".join(self.stack[k] for k in sorted(self.stack))
         heading = Unit(text, p.pages, p.segs, "heading", ocr=p.ocr)
         self.sections.append(Section(title, heading, source_id=source_id))
@@ -126,14 +143,21 @@ class _Walker:
             self.stack = {0: p.row_title} if p.row_title else {}
             self.sections.append(Section(p.row_title or "", source_id=p.source_id))
             self.article = None
+            self.before = ""
         level = p.block.level if p.block.kind == "heading" else \
             heading_level(text) if p.block.kind == "par" else None
         if level is not None and p.block.kind == "par" and level >= 4 and self.article is not None:
             level = None  # （一）/一、/1. inside an article are its list items, not headings
         if level is not None:
             self.open(p, max(1, level), text, p.source_id)
+            self.before = ""
             return
-        m = ARTICLE.match(text) if p.block.kind == "par" else None
+        m = None
+        if p.block.kind == "par":
+            # "第一条 …" always; "第一条为了…" (OCR) only after a sentence end (text.opens_glued_article)
+            m = ARTICLE.match(text) or (GLUED_ARTICLE.match(text) if opens_glued_article(text, self.before)
+                                        else None)
+        self.before = text if p.block.kind == "par" else ""
         if m:
             self.article = self.unit(p, "article", m.group(1))
         elif self.article is not None and p.block.kind == "par":

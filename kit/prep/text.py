@@ -79,6 +79,12 @@ HEADING_LINE = re.compile(
     r"^\s*(?:第[一二三四五六七八九十百千零〇\d]+[编章节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[)）]"
     r"|\d+(?:\.\d+)*[、.．]\s*\S|目\s*录)")
 SECTION_HEADING = re.compile(r"^\s*第[一二三四五六七八九十百千零〇\d]+[编章节](?![的规中])\S")
+# An article marker glued to its text: OCR (RapidOCR) drops the ideographic space ("第一条为了…"). The same
+# shape is also a cross-reference wrapped to a line start ("…没有本法" / "第三十九条和第四十条…"), so it opens an
+# article only after a sentence end (see opens_glued_article) and never when the next character reads as a
+# reference (第三条的/规定/所称/中/第二款/和/及/或/至/、).
+GLUED_ARTICLE = re.compile(r"^(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)"
+                           r"(?=[^\s　的规所中第和及与或至到、，,；;。：:款项之])")
 # A table-of-contents line: dot leaders (or a long run of spaces) then a page number.
 TOC_LINE = re.compile(r"(?:[.．·…‥]{3,}|…{2,}|\s{4,})\s*\d{1,4}\s*$")
 SENTENCE_END = tuple("。！？；：…」』”)）") + (".", "!", "?", ";", ":")
@@ -136,6 +142,14 @@ def is_section_heading(line: str) -> bool:
             and not line.endswith(("，", "、", ",", "。", "；")))
 
 
+def opens_glued_article(line: str, before: str) -> bool:
+    """A line starting with a glued article marker opens an article when the text before it (the paragraph
+    so far, or the previous paragraph) is empty or ends a sentence; after a line that breaks off mid-sentence
+    it is a wrapped cross-reference. The law PDFs' text layers have no glued marker after a sentence end (their
+    three glued markers are wrapped cross-references), so their articles are found as before."""
+    return bool(GLUED_ARTICLE.match(line)) and (not before or before.endswith(SENTENCE_END))
+
+
 def full_line_length(lines: list[str]) -> int:
     """Length of a full line on the page (80th percentile), to tell a paragraph's short last line."""
     lens = sorted(len(ln.strip()) for ln in lines if ln.strip())
@@ -155,7 +169,7 @@ def join_lines(lines: list[str], full: int | None = None) -> list[str]:
     for ln in lines:
         section_heading = is_section_heading(ln)
         toc = bool(TOC_LINE.search(ln))
-        if cur and (BLOCK_START.match(ln) or section_heading or toc):
+        if cur and (BLOCK_START.match(ln) or section_heading or toc or opens_glued_article(ln, cur)):
             paragraphs.append(cur)
             cur = ""
         cur = cur + joiner(cur, ln) + ln if cur else ln

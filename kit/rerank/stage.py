@@ -44,7 +44,11 @@ def check_distillation(path: str, args: dict) -> None:
 
 def plan(o: RerankTrainOptions, dry_run: bool, echo) -> Plan:
     _check_inputs(o)
-    ensure_available(o.model, "reranker base model")   # one line, not a traceback from inside torchrun
+    # one line, not a traceback from inside torchrun; a dry run (a command for another machine) only warns when a
+    # hub id's weights are not on this one
+    warning = ensure_available(o.model, "reranker base model", dry_run=dry_run)
+    if warning:
+        echo(f"[kit rerank-train] {warning}")
     check_args(o.args or {})
     check_distillation(o.data, dict(o.args or {}))
     o, report, resume, resume_arg, cuda = prepare_run(o, FAMILY, dry_run, echo, "kit rerank-train")

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..formats import read_training_rows, write_training_rows
+from ..formats import norm_text, read_corpus, read_training_rows, titled, write_training_rows
 from ..io import KitError, ReadReport
 
 
@@ -43,8 +43,50 @@ def fit_group_size(negs: list[int], group: int, min_keep: float) -> tuple[int, s
                        f"rows have {need} negatives (mine more negatives to keep {group})")
 
 
+def title_passages(rows: list[dict], corpus_path) -> tuple[list[dict], int, int]:
+    """Rows whose positives and negatives carry their chunk's title, as the benchmark and the index embed them
+    (:func:`kit.formats.titled`). A text's chunk is the row's ``pos_ids``/``neg_ids`` entry at its position (an
+    ``ict`` positive is its chunk less the question's sentence, so only its id finds it), else the chunk with that
+    text, exactly or after normalisation; a text with no chunk (a hand-written positive) stays as it is. Returns
+    (rows, texts titled, texts without a chunk)."""
+    by_id: dict[str, str] = {}
+    exact: dict[str, str] = {}    # chunk text -> title ("" for a chunk without one)
+    loose: dict[str, str] = {}
+    for c in read_corpus(corpus_path):
+        title = c.get("title") or ""
+        by_id[str(c["id"])] = title
+        exact.setdefault(c["text"], title)
+        loose.setdefault(norm_text(c["text"]), title)
+    titled_n = unknown = 0
+
+    def one(t: str, cid) -> str:
+        nonlocal titled_n, unknown
+        title = by_id.get(str(cid)) if cid is not None else None
+        if title is None:
+            title = exact.get(t)
+        if title is None:
+            title = loose.get(norm_text(t))
+        if title is None:
+            unknown += 1
+            return t
+        if title:
+            titled_n += 1
+        return titled(title, t)
+
+    def ids(row: dict, key: str, n: int) -> list:
+        got = row.get(key) if isinstance(row.get(key), list) else []
+        return got if len(got) == n else [None] * n   # ids only when they pair up with the texts one to one
+
+    out = []
+    for r in rows:
+        pos, neg = r["pos"], r.get("neg") or []
+        out.append({**r, "pos": [one(t, i) for t, i in zip(pos, ids(r, "pos_ids", len(pos)))],
+                    "neg": [one(t, i) for t, i in zip(neg, ids(r, "neg_ids", len(neg)))]})
+    return out, titled_n, unknown
+
+
 def validate_training_data(path, train_group_size: int, clean_path=None, min_keep: float = 0.9,
-                           write: bool = True) -> DataReport:
+                           write: bool = True, corpus=None) -> DataReport:
     """Check every row; lower train_group_size or drop rows so that every row has group-1 negatives.
 
     FlagEmbedding samples ``train_group_size - 1`` negatives per query and silently repeats them when a row
@@ -69,8 +111,13 @@ def validate_training_data(path, train_group_size: int, clean_path=None, min_kee
         notes.append(f"dropped {len(rows) - len(kept)} row(s) with fewer than {need} negatives")
     dropped = invalid + (len(rows) - len(kept))
     used, clean = path, None
+    titled_n = 0
+    if corpus is not None:
+        kept, titled_n, unknown = title_passages(kept, corpus)
+        notes.append(f"passages as the benchmark embeds them: {titled_n} texts with their chunk's title"
+                     + (f", {unknown} not found in {corpus} (kept as they are)" if unknown else ""))
     # FlagEmbedding asserts that every row has a 'neg' list, even when it samples none from it.
-    if dropped or any("neg" not in r for r in kept):
+    if dropped or titled_n or any("neg" not in r for r in kept):
         if clean_path is None:
             raise KitError(f"{path}: rows had to be fixed but no place for a clean copy was given")
         clean = [{**r, "neg": r.get("neg") or []} for r in kept]

@@ -34,6 +34,11 @@ class TrainOptions:
                              help="dtype of the saved model's weights; auto = the training precision (fp16/bf16 when "
                                   "mixed precision was on), else the dtype the base model is stored in. Checkpoints "
                                   "stay as the trainer wrote them.")
+    passage_titles: bool = option(False, help="Train on passages as `kit bench` embeds them: the chunk's "
+                                  "title before its text (FlagEmbedding's evaluation does the same). Needs the chunks "
+                                  "(`corpus`); texts that are no chunk stay as they are.")
+    corpus: str | None = option(None, path=True, help="Chunks whose titles passage_titles adds (corpus.jsonl or "
+                                "data/train_corpus.jsonl). `kit run` sets it.")
     args: dict = option(default_factory=dict, help="FlagEmbedding / HF TrainingArguments passed through "
                         "(learning_rate, max_steps, num_train_epochs, per_device_train_batch_size, train_group_size, "
                         "query_max_len, passage_max_len, temperature, save_steps, kd_loss_type, ...).")

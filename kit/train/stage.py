@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..io import KitError, file_hash, write_json
+from ..logs import StageLog, current_log, is_verbose
 from ..modelcard import write_card
 from ..modelfolder import MANIFEST_FILE, cast_weights, finish_output, git_revision, local_model_dir, now, \
     package_versions, save_dtype_for, stored_dtype
@@ -42,7 +43,12 @@ def _check_inputs(model: str, options: TrainOptions) -> None:
 
 def plan(model: str, options: TrainOptions, dry_run: bool, echo) -> Plan:
     _check_inputs(model, options)
-    ensure_available(model, "base model")   # before torchrun: a missing model is one line, not a child's traceback
+    # before torchrun: a missing model is one line, not a child's traceback. A dry run prepares the command for
+    # another machine (a GPU cluster): a hub id not on this one is a warning there, and its family still comes
+    # from the name.
+    warning = ensure_available(model, "base model", dry_run=dry_run)
+    if warning:
+        echo(f"[kit train] {warning}")
     spec = resolve(model)
     options, report, resume, resume_arg, cuda = prepare_run(options, spec.family, dry_run, echo, "kit train")
     notes: list[str] = []
@@ -59,8 +65,11 @@ def prepare_run(options, family: str, dry_run: bool, echo, label: str):
     out = Path(options.output_dir)
     args = dict(options.args or {})
     group = int(args.get("train_group_size", 8))
+    titles = getattr(options, "passage_titles", False)
+    if titles and not getattr(options, "corpus", None):
+        raise KitError(f"{label}: passage_titles needs the chunks their titles come from (train.corpus / --corpus)")
     report = validate_training_data(options.data, group, clean_path=out.parent / f"{out.name}.kit_train_data.jsonl",
-                                    write=not dry_run)
+                                    write=not dry_run, corpus=options.corpus if titles else None)
     echo(report.summary())
     if report.train_group_size != group:
         args["train_group_size"] = report.train_group_size
@@ -134,10 +143,21 @@ def execute(p: Plan, out: Path, dry_run: bool, echo, result, label: str, what: s
     echo(format_command(p.command))
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
-                       start_step=checkpoint_step(p.resume), label=label)
+    # The trainer's whole output goes to the stage's log (`kit run`), else to one beside the output folder; stderr
+    # shows all of it only with -v (otherwise: the bar, step/loss lines, warnings, errors).
+    log = current_log() or StageLog(out.parent / f"{out.name}.kit_train.log", label)
+    log.line(format_command(p.command))
+    if not is_verbose():
+        echo(f"[{label}] the trainer's full output: {log.path} (-v shows it here)")
+    try:
+        rc = run_streaming(p.command, env=env, echo=_to_stderr, logging_steps=p.options.args.get("logging_steps", 500),
+                           start_step=checkpoint_step(p.resume), label=label, log=log, verbose=is_verbose())
+    finally:
+        if log is not current_log():
+            log.close()
     if rc != 0:
-        raise KitError(f"{what} failed (torchrun exit status {rc}); command: {format_command(p.command)}")
+        raise KitError(f"{what} failed (torchrun exit status {rc}; full log: {log.path}); "
+                       f"command: {format_command(p.command)}")
     if int(p.options.node_rank or 0) != 0:
         return False   # the trainer saves the final model on node 0 only
     shutil.rmtree(out / ".kit_resume", ignore_errors=True)

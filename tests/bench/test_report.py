@@ -259,3 +259,82 @@ def test_latency_on_a_busy_machine_is_measured_again_then_flagged():
     res["models"]["ft"]["latency"] = {**out, "p50_ms": 21.0}
     md = to_markdown(res)
     assert "⚠ CPU" in md and "measured while other work kept the CPU busy" in md
+
+
+# ------------------------------------------------------------------------------- layout (issue 20)
+def _with_examples(res: dict) -> dict:
+    a, b = res["baseline"], "ft" if "ft" in res["models"] else list(res["models"])[1]
+    res["examples"] = {"models": [a, b], "rows": [
+        {"question": "试用期最长多久？", "winner": b,
+         "gold": "劳动合同期限三个月以上不满一年的，试用期不得超过一个月；劳动合同期限一年以上不满三年的，试用期不得超过二个月。",
+         a: "用人单位与劳动者约定服务期的，不影响按照正常的工资调整机制提高劳动者在服务期期间的劳动报酬。",
+         b: "劳动合同期限三个月以上不满一年的，试用期不得超过一个月。"}]}
+    return res
+
+
+def test_example_passages_are_left_aligned(tmp_path):
+    """Chinese passages right-aligned were hard to read: every cell of the examples table starts at the left edge
+    (text-align start/left), while the results table keeps its numbers right-aligned."""
+    res = _with_examples(_results())
+    page = report.to_html(res, {})
+    assert "<table class='ex'>" in page
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    rules = {sel.strip(): body for sels, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css) for sel in sels.split(",")}
+    assert re.search(r"text-align:\s*(start|left)", rules["table.ex td"])
+    assert re.search(r"text-align:\s*(start|left)", rules["table.ex th"])
+    assert "text-align:right" in rules["td"]   # numbers elsewhere stay right-aligned
+    if not CHROMIUM:
+        pytest.skip("chromium not installed (Debian package `chromium`; .ci/run installs it)")
+    # what the browser computes, cell by cell (the rule must also win over td:first-child / td:nth-child(2))
+    probe = ("<script>window.addEventListener('load',function(){var a=[],r=[];"
+             "document.querySelectorAll('table.ex td').forEach(function(c){a.push(getComputedStyle(c).textAlign);});"
+             "document.querySelectorAll('table:not(.ex) td:nth-child(3)').forEach(function(c)"
+             "{r.push(getComputedStyle(c).textAlign);});"
+             "document.body.setAttribute('data-ex-align',a.join(' '));"
+             "document.body.setAttribute('data-num-align',r.join(' '));});</script></body>")
+    (tmp_path / "r.html").write_text(page.replace("</body>", probe), encoding="utf-8")
+    dom = open_in_chromium(tmp_path / "r.html", tmp_path)["dom"]
+    ex = re.search(r'data-ex-align="([^"]*)"', dom).group(1).split()
+    assert len(ex) == 5 and set(ex) <= {"start", "left"}, ex
+    assert set(re.search(r'data-num-align="([^"]*)"', dom).group(1).split()) == {"right"}
+
+
+def _rows_of(fig) -> dict[int, list]:
+    rows: dict[int, list] = {}
+    for ax in fig.axes:
+        if ax.axison:
+            rows.setdefault(ax.get_subplotspec().rowspan.start, []).append(ax)
+    return rows
+
+
+@pytest.mark.parametrize("names", [("base", "ft"), ("基座", "微调")])
+def test_histogram_titles_clear_the_row_above(monkeypatch, names):
+    """The similarity histograms' titles sat on the tick labels of the row above: drawn as in the report, no title
+    (with a 2 pt margin) overlaps a tick label of the row above, nor the figure's title."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figs.append(fig) or "data:image/png;base64,")
+    res = _results(names=names)
+    report.charts(res)
+    fig = next(f for f in figs if f._suptitle is not None)   # the similarity histograms: 4 models, 2 rows of 3
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    rows = _rows_of(fig)
+    assert sorted(rows) == [0, 1] and [len(rows[0]), len(rows[1])] == [3, 1]
+    margin = 2 * fig.dpi / 72
+    clashes = []
+    for r in sorted(rows)[1:]:
+        above = [t.get_window_extent(renderer) for ax in rows[r - 1]
+                 for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_visible() and t.get_text()]
+        assert above
+        for ax in rows[r]:
+            box = ax.title.get_window_extent(renderer).padded(margin)
+            clashes += [(ax.get_title(), r) for b in above if box.overlaps(b)]
+    sup = fig._suptitle.get_window_extent(renderer)
+    clashes += [(ax.get_title(), "suptitle") for ax in rows[0]
+                if ax.title.get_window_extent(renderer).padded(margin).overlaps(sup)]
+    plt.close("all")
+    assert clashes == []

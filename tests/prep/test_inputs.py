@@ -1,12 +1,17 @@
 """Other inputs (txt, md, docx, a JSONL corpus) flow through the same chunking, ids and fidelity check."""
 import json
 import os
+import re
 
+import pdfplumber
 import pytest
 
 from kit.io import read_json
 from kit.prep import PrepOptions, prep
-from kit.prep.inputs import find_inputs
+from kit.prep.inputs import find_inputs, read_text, text_blocks
+from kit.prep.pdf import read_pdf
+from kit.prep.structure import sections_of
+from kit.prep.text import SENTENCE_END
 
 from conftest import DATA, LAW_PDFS
 
@@ -41,6 +46,66 @@ def test_text_and_markdown_files(tmp_path):
     assert md[0]["text"] == "员工应当按时上下班。迟到三次记旷工一天。\n项目 | 天数\n年假 | 5\n病假 | 10"
     assert by_doc["旧文件"][0]["text"] == "第一条 本制度由行政部负责解释。"   # GB18030 read as such
     assert all(v >= 0.995 for v in result.fidelity.values()), result.fidelity
+
+
+def test_hard_line_breaks_of_text_copied_out_of_a_pdf_are_joined_like_the_pdf(tmp_path):
+    blocks = lambda text: [b.text for b in text_blocks(text.split("\n"))]
+    # a break inside a word is joined, however few lines the text has
+    assert blocks("第一百三十三条 民事法律行为是民事主体通过意思表示设立、变更、终止民\n事法律关系的行为。") == [
+        "第一百三十三条 民事法律行为是民事主体通过意思表示设立、变更、终止民事法律关系的行为。"]
+    # a blank line, a line that ends a sentence (even a full one) and a title shorter than the text's lines
+    # keep their breaks; an article marker starts a paragraph
+    text = ("民事法律行为\n"
+            "第一百三十四条 民事法律行为可以基于双方或者多方的意思表示一致成立，也可以基于单方的意思表示成立。\n"
+            "法人、非法人组织依照法律或者章程规定的议事方式和表决程序作出决议的，该决议行为成\n立。\n"
+            "\n"
+            "第一百三十五条 民事法律行为可以采用书面形式、口头形式或者其他形式；法律、行政法\n"
+            "规规定或者当事人约定采用特定形式的，应当采用特定形式。\n"
+            "第一百三十六条 民事法律行为自成立时生效，但是法律另有规定或者当事人另有约定的除外。\n"
+            "行为人非依法律规定或者未经对方同意，不得擅自变更或者解除民事法律行为。")
+    assert blocks(text) == [
+        "民事法律行为",
+        "第一百三十四条 民事法律行为可以基于双方或者多方的意思表示一致成立，也可以基于单方的意思表示成立。",
+        "法人、非法人组织依照法律或者章程规定的议事方式和表决程序作出决议的，该决议行为成立。",
+        "第一百三十五条 民事法律行为可以采用书面形式、口头形式或者其他形式；法律、行政法规规定或者当事人约定采用特定形式的，"
+        "应当采用特定形式。",
+        "第一百三十六条 民事法律行为自成立时生效，但是法律另有规定或者当事人另有约定的除外。",
+        "行为人非依法律规定或者未经对方同意，不得擅自变更或者解除民事法律行为。"]
+    # a typed text (one paragraph a line) is left as it is; Markdown paragraphs are joined the same way
+    typed = "公司简介\n本公司成立于2001年，主营软件开发。\n主要业务\n软件开发、系统集成和技术咨询服务。"
+    assert blocks(typed) == typed.split("\n")
+    (tmp_path / "a.md").write_text("# 民事法律行为\n\n民事法律行为是民事主体通过意思表示设立、变更、终止民\n事法律关系的行为。\n",
+                                   encoding="utf-8")
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    result, rows, _ = _prep([tmp_path], tmp_path / "out" / "corpus.jsonl")
+    md = [r for r in rows if r["doc"] == "a" and r["title"] == "民事法律行为"]
+    assert md[0]["text"] == "民事法律行为是民事主体通过意思表示设立、变更、终止民事法律关系的行为。"
+    assert all(v >= 0.995 for v in result.fidelity.values()), result.fidelity
+
+
+def test_a_law_copied_out_of_its_pdf_into_a_text_file_reads_like_the_pdf(shared_dir, tmp_path):
+    """劳动合同法's text layer saved as TXT (what copying out of a PDF viewer gives) breaks lines inside words
+    ("民办" / "非企业单位"): the TXT gives the PDF's articles, and the only lines of its chunks that stop
+    mid-sentence are those of the PDF's chunks (its table of contents), the document's title (the PDF path drops
+    it as a running header) and the page numbers that the copy carries (—6—)."""
+    with pdfplumber.open(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf") as pdf:
+        text = "\n".join(p.extract_text() for p in pdf.pages)
+    assert "民办\n非企业单位" in text
+    (tmp_path / "劳动合同法.txt").write_text(text, encoding="utf-8")
+    txt = sections_of(read_text(tmp_path / "劳动合同法.txt", "txt"))
+    from_pdf = sections_of(read_pdf(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf", ocr="off"))
+    articles = lambda sections: [u.article for s in sections for u in s.units if u.kind == "article"]
+    assert articles(txt) == articles(from_pdf) and len(articles(txt)) == 98
+    assert [s.title for s in txt if s.title] == [s.title for s in from_pdf if s.title]
+    def cut_lines(path):
+        _, rows, _ = _prep([path], tmp_path / path.with_suffix(".jsonl").name)
+        body = "\n".join(r["text"] for r in rows)
+        return body, [ln for ln in body.split("\n") if not ln.endswith(SENTENCE_END) and not re.search(r"—\d+—$", ln)]
+
+    body, cut = cut_lines(tmp_path / "劳动合同法.txt")
+    assert "民办非企业单位" in body
+    _, pdf_cut = cut_lines(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf")
+    assert "目 录" in pdf_cut and cut == ["中华人民共和国劳动合同法"] + pdf_cut, cut
 
 
 def test_word_documents_keep_headings_paragraphs_and_tables_in_order(tmp_path):

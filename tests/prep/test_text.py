@@ -24,6 +24,25 @@ def test_section_heading_without_a_space_starts_its_own_paragraph():
     assert pars == ["用人单位应当按照本法第二十条和第三章规定的程序办理手续。"]
 
 
+def test_an_article_number_glued_to_its_text_starts_a_paragraph_only_after_a_sentence_end():
+    # OCR drops the space after 第十五条; the line before it is a full line that ends a sentence
+    pars = join_lines(["用人单位自用工之日起满一年不与劳动者订立书面劳动合",
+                       "同的，视为用人单位与劳动者已订立无固定期限劳动合同。",
+                       "第十五条以完成一定工作任务为期限的劳动合同，是指用",
+                       "人单位与劳动者约定以某项工作的完成为合同期限的劳动合同。"])
+    assert [p[:8] for p in pars] == ["用人单位自用工之", "第十五条以完成一"]
+    # after a line that stops mid-sentence it is a wrapped cross-reference
+    pars = join_lines(["（三）连续订立二次固定期限劳动合同，且劳动者没有本法",
+                       "第三十九条和第四十条第一项、第二项规定的情形，续订劳动合",
+                       "同的。"])
+    assert pars == ["（三）连续订立二次固定期限劳动合同，且劳动者没有本法第三十九条和第四十条第一项、第二项规定的情形，续订劳动合同的。"]
+    # nor is "第三条规定的…" / "第三条第二款…" after a full sentence-ending line an article
+    pars = join_lines(["劳动者提前三十日以书面形式通知用人单位，可以解除劳动合同。",
+                       "第三十七条规定的期限届满后，劳动者可以离职，用人单位不得",
+                       "拒绝办理手续。"])
+    assert len(pars) == 1
+
+
 def test_table_of_contents_lines_stay_separate():
     pars = join_lines(["第一节 重要提示、目录和释义 ........................ 2",
                        "第二节 公司简介和主要财务指标 .................... 6"])
