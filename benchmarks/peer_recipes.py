@@ -231,11 +231,7 @@ def main() -> int:
     log(f"{'demo: generated questions about two held-out statutes' if a.demo else 'stard_dev real questions'}: "
         f"{s['questions']} evaluated, no real question in training; "
         f"{a.steps} steps x batch {a.batch}; best peer alone: {s['best_peer_alone']}")
-    for m, v in s["mrr@10"].items():
-        log(f"  MRR@10 {m:<28} {v:.4f}")
-    for key, c in s["vs"].items():
-        log(f"  {key:<44} x{c['ratio']:.3f}  95% CI [{c['ratio_lo']:.3f}, {c['ratio_hi']:.3f}]"
-            f"{'  (significant)' if c['significant'] else ''}")
+    rq.print_table(s["mrr@10"], s["vs"], out=log)
     (work / "peer_summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 

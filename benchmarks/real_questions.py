@@ -135,6 +135,17 @@ def summarise(results: dict) -> dict:
     return out
 
 
+def print_table(mrr: dict, ratios: dict, out=print) -> None:
+    """MRR@10 per model, then each ratio with its interval (shared with peer_recipes.py)."""
+    width = max(map(len, mrr), default=0) + 2
+    for m, v in mrr.items():
+        out(f"  MRR@10 {m:<{width}} {v:.4f}")
+    width = max(map(len, ratios), default=0) + 2
+    for key, c in ratios.items():
+        out(f"  {key:<{width}} x{c['ratio']:.3f}  95% CI [{c['ratio_lo']:.3f}, {c['ratio_hi']:.3f}]"
+            f"{'  (significant)' if c['significant'] else ''}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", default=str(REPO / "runs" / "real_questions"))
@@ -167,12 +178,7 @@ def main() -> int:
     print(f"stard_dev real questions: {s['questions']} evaluated ({'half-real' if a.half_real else 'offline'}: "
           f"{'half of the questions in training' if a.half_real else 'no real question in training'}), "
           f"kit run {s['wall_seconds']:.0f}s")
-    for m, v in s["mrr@10"].items():
-        print(f"  MRR@10 {m:<18} {v:.4f}")
-    for key in [k for k in s if k.endswith("/base")]:
-        c = s[key]
-        print(f"  {key:<24} {c['ratio']:.3f}  95% CI [{c['ratio_lo']:.3f}, {c['ratio_hi']:.3f}]"
-              f"{'  (significant)' if c['significant'] else ''}")
+    print_table(s["mrr@10"], {k: s[k] for k in s if k.endswith("/base")})
     (work / "summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 
