@@ -119,19 +119,47 @@ def write_config(work: Path, corpus: Path, eval_q: Path, train_q: Path | None, s
     return path
 
 
-def summarise(results: dict) -> dict:
+def summarise(results: dict, deployed: dict | None = None) -> dict:
+    """Every row (models, hybrid rows; with ``deployed``, the deploy report's rows as "deploy: NAME") against base,
+    the recommended candidate against base, and each factor of issue 21 on its own: fusion method and weight
+    (each hybrid against its dense model, weighted against even), the final fit (deployed against held out)."""
     from kit.bench.metrics import paired_bootstrap
 
-    models, base = results["models"], results["baseline"]
-    rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in models.items()}
+    rows = {**results["models"], **(results.get("hybrid") or {})}
+    base = results["baseline"]
+    rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in rows.items()}
+    if deployed:
+        rr.update({f"deploy: {m}": e["domain"]["per_query"]["mrr@10"]
+                   for m, e in {**deployed["models"], **(deployed.get("hybrid") or {})}.items() if m != "bm25"})
     out = {"questions": len(rr[base]), "mrr@10": {m: round(sum(v) / len(v), 4) for m, v in rr.items()}}
-    tuned = [m for m in models if m.startswith(("fine-tuned", "merged", "adapter"))]
-    for m in [m for m in models if m != base]:   # bm25 too: every figure carries its interval
+    tuned = [m for m in results["models"] if m.startswith(("fine-tuned", "merged", "adapter"))]
+    for m in [m for m in rr if m != base and m != "deploy: base"]:   # bm25 too: every figure carries its interval
         out[f"{m}/base"] = paired_bootstrap(rr[base], rr[m])
     if tuned:
         best = max(tuned, key=lambda m: out["mrr@10"][m])
         out["best"] = best
         out["best/base"] = out[f"{best}/base"]
+    factors = {}
+    for name, row in (results.get("hybrid") or {}).items():   # fusion: the hybrid against its own dense model
+        factors[f"{name} / {row['model']}"] = paired_bootstrap(rr[row["model"]], rr[name])
+    for name in [n for n in rr if n.endswith("(weighted)")]:   # weight: fitted against a fixed 0.5
+        even = name.replace("(weighted)", "(even)")
+        if even in rr:
+            factors[f"{name} / {even}"] = paired_bootstrap(rr[even], rr[name])
+    if deployed:   # final fit: the deployed model (and its hybrids) against the held-out pick (and its hybrids)
+        held = next((m for m in deployed["models"] if m.endswith("(held out)")), None)
+        for m in [m for m in rr if m.startswith("deploy: deployed")]:
+            ref = m.replace("deployed", held, 1) if held else None
+            if ref and ref in rr:
+                factors[f"{m} / {ref}"] = paired_bootstrap(rr[ref], rr[m])
+        pick = deployed["recommendation"].get("recommended_search")
+        if pick:
+            out["recommended"] = f"deploy: {pick}"
+            out["recommended/base"] = out[f"deploy: {pick}/base"]
+    elif results["recommendation"].get("recommended_search") not in (None, base):
+        out["recommended"] = results["recommendation"]["recommended_search"]
+        out["recommended/base"] = out[f"{out['recommended']}/base"]
+    out["factors"] = factors
     return out
 
 
@@ -173,12 +201,18 @@ def main() -> int:
         print(f"kit run failed with exit status {rc}", file=sys.stderr)
         return rc
     results = json.loads((work / "run" / "report" / "results.json").read_text(encoding="utf-8"))
-    s = summarise(results)
+    deployed = work / "run" / "deploy" / "report" / "results.json"   # kit/deploy/: the pick refitted on every chunk
+    s = summarise(results, json.loads(deployed.read_text(encoding="utf-8")) if deployed.exists() else None)
     s["wall_seconds"] = round(time.perf_counter() - t0, 1)
     print(f"stard_dev real questions: {s['questions']} evaluated ({'half-real' if a.half_real else 'offline'}: "
           f"{'half of the questions in training' if a.half_real else 'no real question in training'}), "
           f"kit run {s['wall_seconds']:.0f}s")
     print_table(s["mrr@10"], {k: s[k] for k in s if k.endswith("/base")})
+    if s.get("recommended"):
+        print(f"the report's recommendation: {s['recommended']}")
+    if s["factors"]:
+        print("factors, each on its own (same questions):")
+        print_table({}, s["factors"])
     (work / "summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 

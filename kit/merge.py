@@ -207,8 +207,10 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
         out = output if len(weights) == 1 else output / f"w{w:g}"
         started = now()
         used = _merge_one(base, finetuned, out, w, options, ft_spec)
+        # the base's family counts too: a bge-m3 fine-tuned outside the kit (no kit_model.json, no heads: trained
+        # without unified fine-tuning) is not recognised as bge-m3, and its merge would lose the base's heads
         heads = merge_heads(_local_dir(base), _local_dir(finetuned), out, used) \
-            if ft_spec.family == "bge-m3" else []
+            if "bge-m3" in (ft_spec.family, base_spec.family) else []
         spec = replace(ft_spec, name_or_path=str(out))
         # LM_Cocktail just wrote CLS pooling and no prompts; write what the model really uses.
         write_sentence_transformers_files(out, spec)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .io import read_json, write_json, write_text
 from .modelfolder import MANIFEST_FILE as MANIFEST
-from .modelfolder import TORCH_NAMES, stored_dtype
+from .modelfolder import HEAD_FILES, TORCH_NAMES, stored_dtype
 from .registry import KIT_MODEL_FILE, ModelSpec, resolve
 
 RESULTS_FILE = "kit_results.json"
@@ -66,9 +66,28 @@ def _about(folder: Path, spec: ModelSpec, man: dict, kind: str) -> list[str]:
             ("max tokens", spec.max_length), ("dimensions", _dims(folder)),
             ("weights", f"{w.get('dtype', '?')}, {_mb(w.get('weights_bytes'))} (fp32 would be "
                         f"{_mb(w.get('fp32_bytes'))}); `--save-dtype` chooses" if w else "as saved")]
+    if spec.family == "bge-m3":
+        rows.append(("sparse / ColBERT heads", _heads(folder, man, kind)))
     out = [f"# {folder.name}", "", made, f"Made {man.get('finished', '?')}.", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in rows]
     return out + [""]
+
+
+def _heads(folder: Path, man: dict, kind: str) -> str:
+    """Where a bge-m3 folder's sparse/ColBERT heads came from: the card is the only place a user learns whether
+    the sparse and ColBERT scores changed with the fine-tuning, or are missing (BGEM3FlagModel then starts both
+    heads from random weights without an error)."""
+    missing = [h for h in HEAD_FILES if not (folder / h).exists()]
+    if missing:
+        return (f"**missing** ({', '.join(missing)}): BGEM3FlagModel starts both heads from random weights, so "
+                "the sparse and ColBERT scores mean nothing; use the dense vectors only")
+    files = ", ".join(f"`{h}`" for h in HEAD_FILES)
+    if kind == "merged":
+        return f"{files}, merged with the same weights" if man.get("heads_merged") else f"{files}"
+    trained = str((man.get("trainer_args") or {}).get("unified_finetuning", "")).lower() == "true"
+    return (f"{files}, trained with the encoder (unified fine-tuning)" if trained else
+            f"{files}, the base model's, unchanged: only the dense encoder was trained (`unified_finetuning: "
+            "true` under train.args trains them too)")
 
 
 def _training(man: dict, kind: str) -> list[str]:
@@ -183,7 +202,23 @@ def _usage(spec: ModelSpec, stored: str | None = None) -> list[str]:
             f'li = HuggingFaceEmbedding(model_name="PATH", query_instruction={qi or None!r}, '
             f'text_instruction={pi or None!r}, model_kwargs={fp32})',
             'queries = [li.get_query_embedding(t) for t in ["..."]]',
-            'passages = li.get_text_embedding_batch(["..."])', "```", ""]
+            'passages = li.get_text_embedding_batch(["..."])', "```", "",
+            *(_m3_usage() if spec.family == "bge-m3" else [])]
+
+
+def _m3_usage() -> list[str]:
+    """bge-m3's sparse and ColBERT outputs: only FlagEmbedding's BGEM3FlagModel reads the two head files (every
+    loader above gives the dense vector alone)."""
+    out = "return_dense=True, return_sparse=True, return_colbert_vecs=True"
+    return ["bge-m3's sparse (lexical weights) and ColBERT outputs, from `sparse_linear.pt` and `colbert_linear.pt` "
+            "in this folder (FlagEmbedding's `BGEM3FlagModel` reads them; it needs both files, and starts both heads "
+            "from random weights without an error when one is missing):", "```python",
+            "from FlagEmbedding import BGEM3FlagModel",
+            'model = BGEM3FlagModel("PATH", use_fp16=False)   # fp32: on a GPU use_fp16=True is faster',
+            f'queries = model.encode_queries(["..."], {out})',
+            f'passages = model.encode_corpus(["..."], {out})',
+            'sparse = model.compute_lexical_matching_score(queries["lexical_weights"], passages["lexical_weights"])',
+            'colbert = model.colbert_score(queries["colbert_vecs"][0], passages["colbert_vecs"][0])', "```", ""]
 
 
 def card_text(folder) -> str:

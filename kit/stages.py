@@ -10,6 +10,7 @@ import click
 
 from .adapter import AdapterOptions
 from .bench.runner import BenchOptions
+from .deploy.options import DeployOptions
 from .io import KitError
 from .merge import MergeOptions
 from .mine import MineOptions
@@ -268,6 +269,36 @@ def _run_bench(p: Pipeline, o: BenchOptions) -> dict:
 register(Stage("bench", BenchOptions, _run_bench,
                lambda p, o: [p.wd.report / "results.json", p.wd.report / "report.html"],
                reads=_bench_reads, enabled=lambda p: "bench" in p.cfg, help="eval + models -> report/"))
+
+
+# --- deploy (kit/deploy/) --------------------------------------------------------------------------
+def deploy_files(p: Pipeline) -> "DeployFiles":
+    from .deploy.stage import DeployFiles
+
+    m = p.options["merge"]
+    merged = {} if not p.configured("merge") or m.auto else {f"merged-{w:g}": w for w in m.weights}
+    return DeployFiles(model=p.model, pairs=p.wd.pairs, corpus=p.wd.corpus, eval=p.wd.eval,
+                       results=p.wd.report / "results.json", merged=merged, finetuned=p.wd.finetuned,
+                       out=p.wd.root / "deploy")
+
+
+def _run_deploy(p: Pipeline, o: DeployOptions) -> dict:
+    from .deploy import run
+
+    sections = {"split": p.options["split"], "train": p.options["train"], "merge": p.options["merge"],
+                "mine": _mine_options(p, p.options["mine"]) if p.configured("mine") else None,
+                "bench": p.options["bench"]}
+    result = run(deploy_files(p), o, sections, real_eval=bool(p.options["split"].eval_queries),
+                 echo=lambda m: click.echo(m, err=True))
+    click.echo(result.summary(), err=True)
+    return _summary(result)
+
+
+register(Stage("deploy", DeployOptions, _run_deploy, lambda p, o: [p.wd.root / "deploy"],
+               reads=lambda p, o: [p.wd.report / "results.json", p.wd.pairs, p.wd.corpus, p.wd.eval] + _model_reads(p)
+               + _existing(p.options["split"].train_queries),
+               enabled=lambda p: p.configured("train") and "bench" in p.cfg,
+               help="the report's pick refitted on every chunk -> deploy/"))
 
 
 SECTIONS = {s.name: s.options for s in REGISTRY}

@@ -5,6 +5,7 @@ encoder ../shared/models/zh-e5-small.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -125,4 +126,28 @@ def tiny_cross_encoder(tmp_path_factory, tiny_bert) -> Path:
     shutil.copytree(tiny_bert, d, dirs_exist_ok=True)
     torch.manual_seed(1)
     BertForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=1).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def small_eval(tmp_path_factory):
+    """80 cmrc2018 paragraphs and their questions, written in FlagEmbedding's custom-eval layout."""
+    if not (CMRC / "corpus.jsonl").exists():
+        pytest.skip("cmrc2018 not available")
+    d = tmp_path_factory.mktemp("eval")
+    corpus = [json.loads(x) for x in open(CMRC / "corpus.jsonl", encoding="utf-8")][:80]
+    ids = {c["_id"] for c in corpus}
+    qrels = [line.rstrip("\n").split("\t") for line in open(CMRC / "qrels.tsv", encoding="utf-8")][1:]
+    qrels = [q for q in qrels if q[1] in ids][:60]
+    queries = {json.loads(x)["_id"]: json.loads(x)["text"] for x in open(CMRC / "queries.jsonl", encoding="utf-8")}
+    with open(d / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for c in corpus:
+            f.write(json.dumps({"id": c["_id"], "title": c["title"], "text": c["text"]}, ensure_ascii=False) + "\n")
+        f.write("{not json\n")  # a bad line is reported, not fatal
+    with open(d / "test_queries.jsonl", "w", encoding="utf-8") as f:
+        for q, _, _ in qrels:
+            f.write(json.dumps({"id": q, "text": queries[q]}, ensure_ascii=False) + "\n")
+    with open(d / "test_qrels.jsonl", "w", encoding="utf-8") as f:
+        for q, doc, rel in qrels:
+            f.write(json.dumps({"qid": q, "docid": doc, "relevance": int(rel)}) + "\n")
     return d

@@ -19,7 +19,8 @@ def main_metric(results: dict) -> str:
     return MAIN if 10 in ks else f"mrr@{max(ks)}"
 
 
-_TUNED_WORDS = ("ft", "sft", "finetune", "finetuned", "tuned", "merged", "merge", "adapter", "cocktail", "lora")
+_TUNED_WORDS = ("ft", "sft", "finetune", "finetuned", "tuned", "merged", "merge", "adapter", "cocktail", "lora",
+                "deployed")
 
 
 def is_candidate_of(name: str, spec: str) -> bool:
@@ -165,9 +166,12 @@ def recommend(results: dict) -> dict:
             recommended = recommended or base
             lines += more
     lines += threshold_lines(models, recommended or best)
+    hybrid = results.get("hybrid_summary") or {}   # kit/bench/hybrid.py: named only when significantly better
+    lines += hybrid.get("text", [])
     lines += (results.get("rerank_summary") or {}).get("text", [])   # kit/bench/rerank.py: significant gains only
     return {"best_quality": best, "best_value": value, "fine_tuning": ft, "balanced": balanced,
-            "recommended": recommended, "metric": metric, "text": provenance_lines(results) + lines}
+            "recommended": recommended, "recommended_search": hybrid.get("recommended") or recommended,
+            "metric": metric, "text": provenance_lines(results) + lines}
 
 
 def threshold_lines(models: dict, name: str) -> list[str]:
@@ -205,7 +209,7 @@ def provenance_lines(results: dict) -> list[str]:
 def versus_baseline(results: dict, name: str) -> str:
     """The table's "vs baseline" cell: relative difference with its 95% paired-bootstrap interval."""
     base = results.get("baseline")
-    models = results["models"]
+    models = {**results["models"], **(results.get("hybrid") or {})}   # hybrid rows compare like models
     if name == base:
         return "baseline"
     if base not in models or name not in models:

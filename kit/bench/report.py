@@ -11,6 +11,7 @@ from ..io import KitError, write_text
 from .charts import CJK_FONT_HINT, chart_labels, charts, omitted_charts
 from .evidence import examples_html, examples_markdown
 from .recommend import main_metric, metric_of, recommend, versus_baseline
+from .hybrid import hybrid_html, hybrid_markdown
 from .rerank import rerank_html, rerank_markdown, table_models
 
 __all__ = ["chart_labels", "charts", "recommend", "to_html", "to_markdown", "write_report"]
@@ -34,7 +35,8 @@ def _table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
         thr = (e.get("domain") or {}).get("similarity", {}).get("threshold", {}).get("threshold")
         price = e.get("price_per_1m_tokens_usd")
         rows.append([n if labels[n] == n else f"{n} (chart: {labels[n]})", e["spec"], f"{m.get(metric, 0):.4f}",
-                     versus_baseline(results, n) if n in results["models"] else "–", f"{m.get(f'recall@{k}', 0):.4f}",
+                     versus_baseline(results, n) if n in results["models"] or n in (results.get("hybrid") or {})
+                     else "–", f"{m.get(f'recall@{k}', 0):.4f}",
                      f"{m.get(f'ndcg@{k}', 0):.4f}", f"{m.get(f'hit@{k}', 0):.4f}"]
                     + ([f"{metric_of(e, 'general', metric):.4f}"] if general else [])
                     + [_latency(e.get("latency")), f"{e.get('throughput_texts_per_s') or '–'}",
@@ -59,7 +61,8 @@ def _latency(lat: dict | None) -> str:
 
 def notes(results: dict) -> list[str]:
     """What the reader should know about the charts and timings of this report."""
-    out = [f"Not drawn: {why}." for why in omitted_charts(results).values()]
+    out = [f"{name}: {what}." for name, what in ((results.get("options") or {}).get("labels") or {}).items()]
+    out += [f"Not drawn: {why}." for why in omitted_charts(results).values()]
     names = list(results["models"])
     if chart_labels(names) != names:   # Chinese names drawn in ASCII: no CJK font
         out.append(CJK_FONT_HINT[0].upper() + CJK_FONT_HINT[1:] + ".")
@@ -87,6 +90,7 @@ def to_markdown(results: dict) -> str:
     out += [f"- {line}" for line in results["recommendation"]["text"]]
     out += ["", "## 结果 Results", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += hybrid_markdown(results)
     out += rerank_markdown(results)
     out += [""] + [f"- {n}" for n in notes(results)]
     out += examples_markdown(results)
@@ -128,7 +132,7 @@ document.body&&document.body.setAttribute('data-errors',window.kitErrors);}},tru
 <h2>推荐 Recommendation</h2><div class="rec"><ul>{recs}</ul></div>
 <h2>结果 Results</h2>{table}<p class="note">vs baseline: relative difference of the main metric with its 95%
 paired-bootstrap interval over the same questions; "ns" = not significant (the interval includes 0).</p>
-{rerank_html(results)}{examples_html(results)}
+{hybrid_html(results)}{rerank_html(results)}{examples_html(results)}
 <h2>图表 Charts</h2>{imgs}
 <p style="font-size:12px;color:#666">Metrics from pytrec_eval (nDCG, recall, MAP) and hit@k / MRR@k on the same
 rankings; exact inner-product search. Prices from the kit's model catalogue (kit/data/catalog.yaml); self-hosted models show 0.</p>

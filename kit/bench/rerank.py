@@ -188,8 +188,8 @@ def summary_lines(rows: dict, gains: dict, best: str | None, metric: str, kind: 
 
 # --------------------------------------------------------------------------------------------- report
 def table_models(results: dict) -> dict:
-    """The results table's rows: the models, then the reranked rows."""
-    return {**results["models"], **(results.get("reranked") or {})}
+    """The results table's rows: the models, the hybrid rows (kit/bench/hybrid.py), then the reranked rows."""
+    return {**results["models"], **(results.get("hybrid") or {}), **(results.get("reranked") or {})}
 
 
 def rerank_table(results: dict) -> tuple[list[str], list[list[str]]]:

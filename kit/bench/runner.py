@@ -63,8 +63,26 @@ class BenchOptions:
                                                    "(rows 'model + name' in the report): local:PATH_OR_ID, "
                                                    "dashscope:gte-rerank-v2 or openai:MODEL (an OpenAI-compatible "
                                                    "/v1/rerank server: {spec, base_url, ...}); see kit/bench/rerank.py.")
+    hybrid: list[str] = option(default_factory=lambda: ["*"],
+                               help="Dense models fused with the lexical model (bm25) into hybrid rows "
+                                    "'<model> + bm25 (rrf|weighted)'; * = every dense model, [] = none. Needs a bm25 "
+                                    "model among the candidates (see kit/bench/hybrid.py).")
+    fusion: list[str] = option(default_factory=lambda: ["rrf", "weighted"], choices=("rrf", "weighted", "even"),
+                               help="Fusions of the hybrid rows: reciprocal-rank fusion, a weighted sum of min-max "
+                                    "normalised scores whose weight is cross-fitted on the eval questions, and the "
+                                    "same sum at a fixed 0.5 (even).")
+    fusion_depth: int = option(100, check=lambda v: None if v >= 10 else "must be >= 10",
+                               help="How many of each model's top passages a fusion merges.")
+    fusion_folds: int = option(2, check=lambda v: None if v >= 2 else "must be >= 2",
+                               help="Seeded folds of the questions for the weighted fusion: each fold is scored "
+                                    "with the weight chosen on the others, so no question is scored with a weight "
+                                    "tuned on it.")
+    rrf_k: int = option(60, check=lambda v: None if v >= 1 else "must be >= 1",
+                        help="k of reciprocal-rank fusion, 1 / (k + rank) (60 as in Cormack et al. 2009).")
     rerank_top: int = option(20, check=lambda v: None if v >= 1 else "must be >= 1",
                              help="How many of each model's top passages a reranker reorders.")
+    labels: dict[str, str] = option(default_factory=dict, yaml=False, cli=False,
+                                    help="What each row measures, said under the results table (kit/deploy/).")
     progress: bool = option(True, yaml=False, help="Show progress bars.")
 
     def __post_init__(self):
@@ -97,8 +115,10 @@ def _perf_memo_path() -> Path:
 
 
 def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
+    """One model on one set; its ranking (scores, indices to ``fusion_depth``) rides along under "_ranking" for the
+    hybrid rows (taken out before results.json is written)."""
     ks = sorted(set(int(k) for k in opts.k))
-    depth = min(len(es.doc_ids), max(max(ks), opts.hard_negatives + 5))
+    depth = min(len(es.doc_ids), max(max(ks), opts.hard_negatives + 5, opts.fusion_depth if opts.hybrid else 0))
     t0 = time.perf_counter()
     before = dict(provider.stats)
     if provider.kind == "dense":
@@ -126,7 +146,9 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
     # the top passages for the examples where two models disagree.
     per_q = per_query(run, es.qrels, es.query_ids, 10 if 10 in ks else max(ks))  # the report's main metric
     per_q["top"] = [[es.doc_ids[int(d)] for d in row[:3] if d >= 0] for row in idx]
-    return {"metrics": metrics, "per_query": per_q, "seconds": round(seconds, 2),
+    return {"_ranking": (np.asarray(scores, dtype=np.float32)[:, :opts.fusion_depth],
+                         np.asarray(idx, dtype=np.int64)[:, :opts.fusion_depth]),
+            "metrics": metrics, "per_query": per_q, "seconds": round(seconds, 2),
             "encoded": int(delta.get("encoded", 0)),
             "cached": int(delta.get("cached", 0)), "tokens": int(delta.get("tokens", 0)),
             "encode_seconds": round(float(delta.get("encode_seconds", 0.0)), 2),
@@ -201,8 +223,9 @@ def _costs(provider, entry: dict, sets: dict) -> dict:
     }
 
 
-def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions) -> dict:
-    """One candidate on every set: metrics, similarity distributions, latency, cost."""
+def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: dict | None = None) -> dict:
+    """One candidate on every set: metrics, similarity distributions, latency, cost; its rankings per set go into
+    ``rankings`` (for the hybrid rows)."""
     from ..providers import make_provider
 
     print(f"[kit bench] {name} ({spec})", file=sys.stderr)
@@ -211,11 +234,21 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions) -> dict:
     provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,
                              concurrency=opts.concurrency, precision=opts.precision, settings=own, **kw)
     entry: dict = {"spec": spec, "kind": provider.kind, "settings": redact_obj(own)}
+    keep: dict = {}
     for set_name, es in sets.items():
         entry[set_name] = _run_one(name, provider, es, opts)
+        keep[set_name] = entry[set_name].pop("_ranking")
+    if rankings is not None:
+        rankings[name] = keep
     if provider.kind == "dense" and opts.latency_samples:
         entry["latency"] = measure_latency(provider, sets["domain"].query_texts, opts.latency_samples)
     entry.update(_costs(provider, entry, sets))
+    if provider.kind == "sparse":   # its query latency and inverted-index size, measured on a built index
+        from .hybrid import lexical_profile
+        profile = lexical_profile(provider, sets["domain"], opts)
+        entry["index_bytes_per_1m_chunks"] = profile["bytes_per_1m_chunks"]
+        if profile.get("p50_ms") is not None:
+            entry["latency"] = {k: profile[k] for k in ("p50_ms", "p95_ms", "busy", "cpu_busy_share") if k in profile}
     return entry
 
 
@@ -242,11 +275,17 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
                                   "questions_not_evaluated": s.dropped} for k, s in sets.items()},
                      "models": {}}
     t_all = time.perf_counter()
+    rankings: dict = {}
     for name, spec in models.items():
-        results["models"][name] = bench_model(name, spec, sets, opts)
+        results["models"][name] = bench_model(name, spec, sets, opts, rankings)
     results["seconds"] = round(time.perf_counter() - t_all, 2)
     results["baseline"] = opts.baseline if opts.baseline in models else next(iter(models))
     results["eval_info"] = {**eval_info(eval_dir), "lexical_overlap": lexical_overlap(sets["domain"])}
+    from .hybrid import hybrid_models, m3_models, summarise as hybrid_summary   # kit/bench/hybrid.py
+    results["hybrid"] = {**hybrid_models(results, sets, rankings, opts), **(m3_models(results, sets, opts)
+                                                                          if opts.hybrid else {})}
+    if results["hybrid"]:
+        results["hybrid_summary"] = hybrid_summary(results, results["hybrid"])
     if opts.rerankers:   # retrieve-and-rerank rows beside the models' own (kit/bench/rerank.py)
         from .rerank import rerank_models
         results["reranked"] = rerank_models(results, models, sets, opts, sparse_search=_cached_sparse_search)

@@ -50,3 +50,6 @@ def run_cmd(o: RunOptions) -> None:
     click.echo(f"pipeline finished in {summaries.get('_seconds', 0):.0f}s")
     if report:
         click.echo(f"report: {report}")
+    deployed = (summaries.get("deploy") or {}).get("report")
+    if deployed:   # kit/deploy/: the pick refitted on every chunk, measured beside the held-out figure
+        click.echo(f"deployed model (trained on every chunk): {deployed}")

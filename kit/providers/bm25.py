@@ -34,26 +34,46 @@ class BM25Provider(Provider):
 
     encode_corpus = encode_queries
 
-    def search(self, queries: list[str], corpus: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def build(self, corpus: list[str]):
+        """The inverted index of ``corpus`` (bm25s retriever + jieba vocabulary), for :meth:`query`."""
         import bm25s
 
         from ..logs import quiet_after_import
         quiet_after_import("bm25s")   # its import sets the logger to DEBUG
-        t0 = time.perf_counter()
         corpus_tokens = [jieba_tokens(t) or ["\u2205"] for t in corpus]
         vocab: dict[str, int] = {}
         ids = [[vocab.setdefault(w, len(vocab)) for w in toks] for toks in corpus_tokens]
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        return BM25Index(retriever, vocab, len(corpus))
+
+    def search(self, queries: list[str], corpus: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
+        index = self.build(corpus)
         k = min(k, len(corpus))
         scores = np.zeros((len(queries), k), dtype=np.float32)
         idx = np.zeros((len(queries), k), dtype=np.int64)
         for i, q in enumerate(queries):
-            qids = [vocab[w] for w in jieba_tokens(q) if w in vocab]
-            s = retriever.get_scores(qids) if qids else np.zeros(len(corpus), dtype=np.float32)
-            s = np.asarray(s, dtype=np.float32)
-            top = np.argsort(-s, kind="stable")[:k]
-            idx[i], scores[i] = top, s[top]
+            scores[i], idx[i] = index.query(q, k)
         self.stats["encoded"] += len(corpus) + len(queries)
         self.stats["encode_seconds"] += time.perf_counter() - t0
         return scores, idx
+
+
+class BM25Index:
+    """A built BM25 index: one question's top ``k`` (what a search server does per request), and its size."""
+
+    def __init__(self, retriever, vocab: dict[str, int], n_docs: int):
+        self.retriever, self.vocab, self.n_docs = retriever, vocab, n_docs
+
+    def query(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        qids = [self.vocab[w] for w in jieba_tokens(text) if w in self.vocab]
+        s = self.retriever.get_scores(qids) if qids else np.zeros(self.n_docs, dtype=np.float32)
+        s = np.asarray(s, dtype=np.float32)
+        top = np.argsort(-s, kind="stable")[:k]
+        return s[top], top
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the score matrix bm25s keeps (CSC data + indices + pointers), vocabulary excluded."""
+        return int(sum(np.asarray(v).nbytes for v in self.retriever.scores.values() if hasattr(v, "nbytes")))

@@ -164,3 +164,26 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     stats_path = out_dir / "split_stats.json"
     write_json(stats_path, stats)
     return SplitResult(train_path, eval_dir, stats_path, stats, problems)
+
+
+def split_for_deployment(pairs_path, corpus_path, out_dir, options: SplitOptions) -> dict:
+    """Training rows for the model a user deploys once the held-out split has chosen the recipe (kit/deploy/):
+    every chunk and every pair, labelled real training questions weighed as in :func:`split`, and the eval questions
+    themselves never (dropped by normalised text). Nothing else is held out, so the eval figure of a model trained
+    on these rows says how it serves those questions over passages it trained on, not how the recipe generalises
+    to unseen passages; the deploy report labels it so. Writes train.jsonl and train_corpus.jsonl (every chunk);
+    returns the counts."""
+    out_dir, report = Path(out_dir), ReadReport()
+    chunks, _index, pairs, _mislabelled, real_eval, _unmatched = _inputs(pairs_path, corpus_path, options, report)
+    if real_eval is None:
+        raise KitError("a deployment fit needs the real eval questions (split.eval_queries): with generated ones "
+                       "the held-out split is the only honest figure")
+    rows, dup = drop_eval_questions(list(pairs), real_eval)
+    rows = weigh_real(rows, options)
+    if not rows:
+        raise KitError(f"{pairs_path}: no training pair left once the eval questions are dropped")
+    write_corpus(out_dir / "train_corpus.jsonl", chunks)
+    write_training_rows(out_dir / "train.jsonl", ({k: v for k, v in p.items() if k != "docs"} for p in rows))
+    return {"train_pairs": len(rows), "train_real_questions": sum(p["generator"] == "real" for p in rows),
+            "corpus_chunks": len(chunks), "eval_questions_dropped_from_training": len(dup),
+            "problems": [str(e) for e in report.errors]}
