@@ -188,18 +188,22 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a setting of configs/demo.yaml (ablations), e.g. mine.relative_margin=0.05")
     ap.add_argument("--name", default=None, help="subfolder of --work (default: offline or half_real)")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="no kit run: summarise the reports already in WORK/NAME/run (e.g. a run of "
+                         "benchmarks/peer_recipes.py: --work runs/peers/recipes --name lr1e5)")
     a = ap.parse_args()
     work = Path(a.work) / (a.name or ("half_real" if a.half_real else "offline"))
-    corpus, eval_q, train_q = build_inputs(work, a.distractors, a.seed, a.half_real)
-    config = write_config(work, corpus, eval_q, train_q, a.steps, a.set)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    if a.set:
-        print("overrides: " + ", ".join(a.set))
     t0 = time.perf_counter()
-    rc = subprocess.run([sys.executable, "-m", "kit.cli", "run", str(config)], env=env).returncode
-    if rc != 0:
-        print(f"kit run failed with exit status {rc}", file=sys.stderr)
-        return rc
+    if not a.summary_only:
+        corpus, eval_q, train_q = build_inputs(work, a.distractors, a.seed, a.half_real)
+        config = write_config(work, corpus, eval_q, train_q, a.steps, a.set)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if a.set:
+            print("overrides: " + ", ".join(a.set))
+        rc = subprocess.run([sys.executable, "-m", "kit.cli", "run", str(config)], env=env).returncode
+        if rc != 0:
+            print(f"kit run failed with exit status {rc}", file=sys.stderr)
+            return rc
     results = json.loads((work / "run" / "report" / "results.json").read_text(encoding="utf-8"))
     deployed = work / "run" / "deploy" / "report" / "results.json"   # kit/deploy/: the pick refitted on every chunk
     s = summarise(results, json.loads(deployed.read_text(encoding="utf-8")) if deployed.exists() else None)

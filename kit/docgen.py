@@ -13,8 +13,11 @@ START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 
 def table() -> str:
+    from .drift.options import DriftOptions   # read by `kit drift CONFIG`, not a stage of `kit run`
+
     top = ["| key | what it does |", "|---|---|"] + [f"| `{k}` | {v} |" for k, v in TOP_LEVEL.items()]
-    return "Top level:\n\n" + "\n".join(top) + "\n\nSections (one per stage):\n\n" + config_table(SECTIONS)
+    return ("Top level:\n\n" + "\n".join(top) + "\n\nSections (one per stage):\n\n" + config_table(SECTIONS)
+            + "\n\nRead by `kit drift CONFIG.yaml` (not a stage of `kit run`):\n\n" + config_table({"drift": DriftOptions}))
 
 
 def block(readme_text: str) -> str:

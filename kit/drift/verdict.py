@@ -1,0 +1,51 @@
+"""The verdict from the signals: re-train when any signal that may vote is both significant (p < alpha) and large
+enough to matter (its effect floor); every signal says, in one reason line, which way it went and why."""
+from __future__ import annotations
+
+from .signals import Coverage, Distribution
+
+RETRAIN, NO_RETRAIN = "retrain", "no_retrain"
+
+
+def coverage_vote(c: Coverage | None, alpha: float, min_share: float) -> tuple[bool | None, str]:
+    if c is None or c.new_chunks == 0:
+        return None, "coverage: no new chunk to measure"
+    vote = c.p_value < alpha and c.share >= min_share
+    return vote, (f"coverage: {c.uncovered} of {c.new_chunks} new chunks ({c.share:.0%}) are further from the "
+                  f"training corpus than {c.quantile:.0%} of its own chunks are from each other (similarity < "
+                  f"{c.threshold:.3f}); Fisher p = {c.p_value:.2g}"
+                  + (f" < {alpha:g} and >= {min_share:.0%}: new material" if vote
+                     else f"; needs p < {alpha:g} and >= {min_share:.0%}: covered"))
+
+
+def distribution_vote(d: Distribution | None, alpha: float, min_auc: float, why_not: str = "") -> tuple[bool | None, str]:
+    if d is None:
+        return None, f"distribution: not tested ({why_not or 'no new chunk'})"
+    auc_ok = d.auc is not None and d.auc >= min_auc
+    vote = d.p_value < alpha and auc_ok
+    auc = "n/a" if d.auc is None else f"{d.auc:.2f}"
+    return vote, (f"distribution: new vs training chunks ({d.new_sample} vs {d.training_sample}) MMD permutation "
+                  f"p = {d.p_value:.2g}, domain-classifier AUC {auc}"
+                  + (f": p < {alpha:g} and AUC >= {min_auc:.2f}, the new chunks differ" if vote
+                     else f"; needs p < {alpha:g} and AUC >= {min_auc:.2f}: same distribution"))
+
+
+def question_vote(q: dict | None, alpha: float, min_share: float, may_vote: bool, why_not: str) -> tuple[bool | None, str]:
+    if q is None:
+        return None, "questions: no question log given"
+    line = (f"questions: {q['poorly_served']} of {q['logged']} logged questions ({q['share']:.0%}) score below "
+            f"the eval questions' {q['quantile']:.0%} quantile of top-1 similarity ({q['threshold']:.3f}); "
+            f"binomial p = {q['p_value']:.2g}")
+    significant = q["p_value"] < alpha and q["share"] >= min_share
+    if not may_vote:
+        return None, line + f"; does not vote ({why_not})"
+    return significant, line + (f" < {alpha:g} and >= {min_share:.0%}: served worse than eval" if significant
+                                else f"; needs p < {alpha:g} and >= {min_share:.0%}: served as well")
+
+
+def decide(votes: list[tuple[bool | None, str]], documents_line: str | None = None) -> tuple[str, list[str]]:
+    """(verdict, reasons): the reasons that voted for re-training first, then the others."""
+    reasons = ([documents_line] if documents_line else [])
+    yes = [r for v, r in votes if v]
+    rest = [r for v, r in votes if not v]
+    return (RETRAIN if yes else NO_RETRAIN), reasons + yes + rest
