@@ -133,11 +133,14 @@ def train_st(data: Path, model: str, out: Path, steps: int, batch: int, mined: b
 def summarise(results: dict, peers_alone: list[str]) -> dict:
     from kit.bench.metrics import paired_bootstrap
 
-    rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in results["models"].items()}
+    # the hybrid rows (each model + BM25, kit/bench/hybrid.py) too: the report may recommend one
+    rows = {**results["models"], **(results.get("hybrid") or {})}
+    rr = {m: e["domain"]["per_query"]["mrr@10"] for m, e in rows.items()}
     base = results["baseline"]
     out = {"questions": len(rr[base]), "mrr@10": {m: round(sum(v) / len(v), 4) for m, v in rr.items()}, "vs": {}}
     best_peer = max(peers_alone, key=lambda m: out["mrr@10"][m]) if peers_alone else None
     out["best_peer_alone"] = best_peer
+    out["recommended"] = (results.get("recommendation") or {}).get("recommended_search")
     for m in rr:
         if m != base:
             out["vs"][f"{m}/base"] = paired_bootstrap(rr[base], rr[m])
@@ -222,6 +225,7 @@ def main() -> int:
         log(f"{name}: ready in {time.perf_counter() - t:.0f}s ({', '.join(sets or []) or 'as shipped'})")
 
     report = work / "report"
+    models["bm25"] = "bm25"   # as `kit run` benches it: the lexical row, and every model + BM25 as a hybrid row
     flags = [x for k, v in models.items() for x in ("--model", f"{k}={v}")]
     kit("bench", "--eval", str(data / "eval"), "-o", str(report), *flags, "--baseline", "base",
         "--latency-samples", "0", "--no-progress", log=logfile)
@@ -232,6 +236,7 @@ def main() -> int:
         f"{s['questions']} evaluated, no real question in training; "
         f"{a.steps} steps x batch {a.batch}; best peer alone: {s['best_peer_alone']}")
     rq.print_table(s["mrr@10"], s["vs"], out=log)
+    log(f"the report recommends: {s['recommended']}")
     (work / "peer_summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 
