@@ -354,3 +354,15 @@ def test_short_rows_dropped_as_sentence_transformers_does(tiny_bert, cmrc_small,
     texts, scores = _brute_force(tiny_bert, chunks, rows)
     kept_rows = [r for r in rows if r["query"] in full]
     _check_rows(d, kept_rows, chunks, texts, scores[[rows.index(r) for r in kept_rows]], 2, 12)
+
+
+def test_every_margin_is_off_at_null_and_the_same_filter_at_zero():
+    """"Off" means one thing for the three margins (null), and 0 means one thing too: drop what scores above the
+    row's positive."""
+    from kit.mine.filters import margin_thresholds
+
+    assert margin_thresholds(0.8, MineOptions(), spread=0.1) == {}
+    at_zero = margin_thresholds(0.8, MineOptions(relative_margin=0.0, absolute_margin=0.0, scaled_margin=0.0),
+                                spread=0.1)
+    assert at_zero == {"relative_margin": 0.8, "absolute_margin": 0.8, "scaled_margin": 0.8}
+    assert margin_thresholds(0.8, MineOptions(relative_margin=0.05), spread=0.1) == {"relative_margin": 0.8 - 0.04}

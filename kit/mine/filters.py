@@ -57,7 +57,9 @@ class RowContext:
 
 def margin_thresholds(pos_score: float, opts: MineOptions, spread: float) -> dict[str, float]:
     out = {}
-    if opts.relative_margin:
+    # null turns every margin off; 0 is a margin like any other (drop what scores above the positive), the same
+    # for all three (issue 20: relative_margin used to be off at 0 while the others were on)
+    if opts.relative_margin is not None:
         out["relative_margin"] = pos_score - abs(pos_score) * opts.relative_margin
     if opts.absolute_margin is not None:
         out["absolute_margin"] = pos_score - opts.absolute_margin

@@ -42,7 +42,8 @@ class MineOptions:
     seed: int = option(42, help="Seed of the per-row sampling (same seed, same output).")
     relative_margin: float | None = option(None, check=_fraction,
                                            help="Drop candidates scoring above (1 - m) x the positive's score "
-                                                "(NV-Retriever TopK-PercPos); 0 or null turns it off. Depends on "
+                                                "(NV-Retriever TopK-PercPos); null turns it off (0 drops what scores above "
+                                                "the positive, as absolute_margin 0 does). Depends on "
                                                 "the model's score scale (see scaled_margin).")
     absolute_margin: float | None = option(None, help="Drop candidates scoring above the positive's score minus "
                                            "this (sentence-transformers' absolute_margin); null turns it off.")
