@@ -2,6 +2,7 @@
 paragraphs) and inputs.py (txt, md, docx, jsonl) read; structure.py and chunk.py cut; fidelity.py checks that
 nothing was lost; stage.py runs it all over files in parallel; report.py tells."""
 from .report import PrepResult
-from .stage import PrepFiles, PrepOptions, prep
+from .options import PrepFiles, PrepOptions
+from .stage import prep
 
 __all__ = ["PrepFiles", "PrepOptions", "PrepResult", "prep"]

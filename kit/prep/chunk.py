@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..io import text_hash
 from .document import Document
 from .structure import Section, Unit, sections_of
 
+if TYPE_CHECKING:   # chunking reads max_tokens, overlap and min_chars of the prep section itself (no copy)
+    from .options import PrepOptions
+
 # Sentence ends: Chinese/ASCII terminal punctuation, optionally followed by closing quotes/brackets.
 SENTENCE = re.compile(r"[^。！？；!?;…]*(?:[。！？；!?;]+|…+)[”’」』）)]*|[^。！？；!?;…]+$")
-
-
-@dataclass
-class ChunkOptions:
-    max_tokens: int = 480
-    overlap: int = 0            # sentences repeated at the start of the next chunk when a text flow is cut
-    min_chars: int = 10         # sections with less text join a neighbouring chunk (see structure.py)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -74,7 +70,7 @@ def _pieces(u: Unit, room: int, count: Callable[[str], int]) -> list[Unit]:
 
 
 class _Packer:
-    def __init__(self, doc: Document, options: ChunkOptions, count: Callable[[str], int]):
+    def __init__(self, doc: Document, options: "PrepOptions", count: Callable[[str], int]):
         self.doc, self.options, self.count = doc, options, count
         self.chunks: list[Chunk] = []
 
@@ -119,7 +115,7 @@ class _Packer:
             self.emit(section, current, first)
 
 
-def chunk_document(doc: Document, options: ChunkOptions, count_tokens: Callable[[str], int]) -> list[Chunk]:
+def chunk_document(doc: Document, options: "PrepOptions", count_tokens: Callable[[str], int]) -> list[Chunk]:
     packer = _Packer(doc, options, count_tokens)
     for section in sections_of(doc, options.min_chars):
         packer.section(section)

@@ -1,7 +1,8 @@
 """Chunking keeps articles, clauses and sections whole, carries title paths and pages, and gives stable ids."""
 import re
 
-from kit.prep.chunk import ChunkOptions, chunk_document, make_token_counter, split_sentences
+from kit.prep import PrepOptions
+from kit.prep.chunk import chunk_document, make_token_counter, split_sentences
 from kit.prep.document import Document, Page
 from kit.prep.pdf import read_pdf
 
@@ -15,7 +16,7 @@ def _doc(*pages: str, name: str = "manual") -> Document:
 
 
 def _chunks(doc, budget, **kw):
-    return chunk_document(doc, ChunkOptions(max_tokens=budget, **kw), len)
+    return chunk_document(doc, PrepOptions(max_tokens=budget, **kw), len)
 
 
 def test_sentences_split_on_chinese_terminators():
@@ -103,7 +104,7 @@ def test_headings_become_a_breadcrumb_title():
 def test_token_budget_uses_the_model_tokenizer(zh_e5_path):
     doc = read_pdf(LAW_PDFS / "中华人民共和国就业促进法_2007.pdf", ocr="off")
     count = make_token_counter(str(zh_e5_path))
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=128), count)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=128), count)
     assert chunks
     assert max(count(c.title) + count(c.text) for c in chunks) <= 128 + 8
 

@@ -5,7 +5,8 @@ import pdfplumber
 import pytest
 from rapidfuzz.distance import LCSseq
 
-from kit.prep.chunk import ChunkOptions, chunk_document
+from kit.prep import PrepOptions
+from kit.prep.chunk import chunk_document
 from kit.prep.fidelity import measure
 from kit.prep.pdf import read_pdf
 from kit.prep.stage import PrepOptions, work
@@ -48,7 +49,7 @@ def test_the_figure_is_the_text_layer_found_in_order(shared_dir):
     doc = read_pdf(path, ocr="off")
     with pdfplumber.open(path) as pdf:
         assert [p.ref for p in doc.pages] == [pdf.pages[p.number - 1].extract_text() for p in doc.pages]
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=300), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=300), len)
     full = measure(doc, chunks)
     assert full.share == 1.0 and full.chars > 5000
     ref = "".join(comparable(p.ref) for p in doc.pages)
@@ -66,7 +67,7 @@ def test_table_cells_count_as_a_bag_and_are_missed_when_gone(tmp_path):
     path = tmp_path / "table.pdf"
     pdfgen.long_table(path, rows=20)
     doc = read_pdf(path)
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=200), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=200), len)
     assert measure(doc, chunks).share >= 0.995
     no_rows = [dataclasses.replace(c, text="\n".join(ln for ln in c.text.split("\n") if " | " not in ln))
                for c in chunks]

@@ -5,7 +5,8 @@ import re
 import pdfplumber
 import pytest
 
-from kit.prep.chunk import ChunkOptions, chunk_document
+from kit.prep import PrepOptions
+from kit.prep.chunk import chunk_document
 from kit.prep.fidelity import measure
 from kit.prep.pdf import read_pdf
 
@@ -34,7 +35,7 @@ def test_shaded_article_boxes_stay_statute_text(tmp_path):
     pars = [p.block.text for p in paragraphs_of(doc)]
     assert [p for p in pars if re.match("第.{1,3}条 ", p)] == articles    # whole paragraphs, also over the break
     # each article (one runs over the page break) is one unit of one chunk, titled with its path
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=200), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=200), len)
     for art in articles:
         holders = [c for c in chunks if art in c.text.replace("\n", "")]
         assert len(holders) == 1, art[:10]
@@ -72,7 +73,7 @@ def test_a_table_over_a_page_break_keeps_every_row_between_its_text(tmp_path):
     assert lines[0] == before and lines[-1] == after
     rows = [ln for ln in lines if " | " in ln and not ln.startswith("项目")]
     assert rows == [" | ".join(r) for r in data[1:]]
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=400), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=400), len)
     assert measure(doc, chunks).share >= 0.995
     assert all(" | " in row for c in chunks for row in c.text.split("\n") if "项费用" in row)
 
@@ -138,5 +139,5 @@ def test_annual_report_wrapped_cells_keep_their_text(tmp_path):
     assert rows[0].startswith("金额、用途及使用进展情况 | 公司超募资金33,233.31万元。")
     assert "2017年投资收益2,113,967.13元，累计投资收益共计2,686,241.10元。" in rows[0]
     assert re.search(r"募集资金投资项目实施地点变更情况 \| 不适用", "\n".join(rows))
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=480), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=480), len)
     assert measure(doc, chunks).share >= 0.995

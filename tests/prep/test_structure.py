@@ -6,7 +6,8 @@ import pdfplumber
 import pypdfium2
 import pytest
 
-from kit.prep.chunk import ChunkOptions, chunk_document
+from kit.prep import PrepOptions
+from kit.prep.chunk import chunk_document
 from kit.prep.clean import RawPage, clean_pages
 from kit.prep.document import Document, Page
 from kit.prep.layout import Line
@@ -36,7 +37,7 @@ def test_letter_spaced_heading_words_lose_their_spaces_but_the_numbering_keeps_i
     assert heading_title("第七节优先股相关情况") == "第七节优先股相关情况"
     doc = Document(path="a.pdf", name="a", pages=[Page.from_text(
         1, "第一编 总 则\n第二章 自 然 人\n第十三条 自然人从出生时起到死亡时止，具有民事权利能力。")])
-    (chunk,) = chunk_document(doc, ChunkOptions(max_tokens=200), len)
+    (chunk,) = chunk_document(doc, PrepOptions(max_tokens=200), len)
     assert chunk.title == "第一编 总则 第二章 自然人 第十三条"
 
 
@@ -123,7 +124,7 @@ def test_article_numbers_that_ocr_glued_to_their_text_start_articles():
     # the wrapped cross-reference stays inside the sentence it continues, before the first article
     before = [u.text for u in sections[0].units if not u.article]
     assert "（三）连续订立二次固定期限劳动合同，且劳动者没有本法第三十九条和第四十条第一项、第二项规定的情形，续订劳动合同的。" in before
-    chunks = chunk_document(doc, ChunkOptions(max_tokens=200), len)
+    chunks = chunk_document(doc, PrepOptions(max_tokens=200), len)
     assert [c.title for c in chunks if "条" in c.title][0].startswith("第十五条")
 
 
