@@ -112,8 +112,8 @@ def step_mine(wd: Path, a) -> None:
 
 # ------------------------------------------------------------------------------------------- reranker
 def step_rr_train(wd: Path, a) -> None:
-    from kit.rerank import RerankTrainOptions, rerank_train
-    from kit.rerank.options import cpu_recipe
+    from kit.rerank_train import RerankTrainOptions, rerank_train
+    from kit.rerank_train.options import cpu_recipe
 
     args = {**cpu_recipe(), "max_steps": a.rr_steps, "seed": 13}   # the embedded default recipe
     rerank_train(RerankTrainOptions(model=str(E5), data=str(wd / "train_hn.jsonl"), output_dir=str(wd / "reranker"),

@@ -17,7 +17,7 @@ from .mine import MineOptions
 from .pipeline import Pipeline, Stage
 from .prep import PrepOptions
 from .queries import QueryOptions
-from .rerank import RerankTrainOptions
+from .rerank_train import RerankTrainOptions
 from .split import SplitOptions
 from .train import TrainOptions
 
@@ -142,9 +142,9 @@ register(Stage("train", TrainOptions, _run_train, lambda p, o: [p.wd.finetuned],
                enabled=lambda p: p.configured("train"), help="training rows -> models/finetuned"))
 
 
-# --- rerank_train (kit/rerank/) --------------------------------------------------------------------
+# --- rerank_train (kit/rerank_train/) ---------------------------------------------------------------
 def _run_rerank_train(p: Pipeline, o: RerankTrainOptions) -> dict:
-    from .rerank.stage import run_in_pipeline
+    from .rerank_train.stage import run_in_pipeline
 
     return run_in_pipeline(p, o, train_data(p))
 

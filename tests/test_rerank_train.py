@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from kit.io import KitError
-from kit.rerank import RERANK_MODULE, RerankTrainOptions, build_rerank_command, rerank_train
+from kit.rerank_train import RERANK_MODULE, RerankTrainOptions, build_rerank_command, rerank_train
 
 TEXTS = ["劳动合同应当以书面形式订立", "用人单位应当按时足额支付工资", "试用期不得超过六个月", "经济补偿按工作年限计算",
          "社会保险由单位和个人共同缴纳", "解除合同应当提前三十日通知", "违反本法规定应当承担赔偿责任", "工资不得低于最低工资标准"]

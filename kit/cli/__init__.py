@@ -6,5 +6,5 @@ from ._common import main  # noqa: F401
 
 # Importing a module registers its subcommand(s) on `main`; the order is the pipeline's.
 from . import prep, queries, split, mine, train, merge, adapter, bench, export, run  # noqa: E402,F401
-from . import rerank  # noqa: E402,F401  (kit rerank-train)
+from . import rerank_train  # noqa: E402,F401  (kit rerank-train)
 from . import drift  # noqa: E402,F401  (kit drift)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..rerank import RerankTrainOptions, RerankTrainRun
+from ..rerank_train import RerankTrainOptions, RerankTrainRun
 from ._common import stage_command
 
 
@@ -19,6 +19,6 @@ def rerank_train_cmd(run: RerankTrainRun, options: RerankTrainOptions):
       kit rerank-train --model ../shared/models/zh-e5-small --data work/data/train_hn.jsonl -o work/reranker
       kit rerank-train --config configs/bge-reranker-base.yaml --data work/data/train_hn.jsonl -o work/rr --dry-run
     """
-    from ..rerank import rerank_train
+    from ..rerank_train import rerank_train
 
     rerank_train(options, dry_run=run.dry_run, echo=lambda m: click.echo(m, err=True), result=click.echo)
