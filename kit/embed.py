@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from .cache import SQLiteCache
 from .io import KitError, cache_dir, stable_hash
 from .registry import ModelSpec, ensure_available, resolve
 
@@ -32,20 +31,13 @@ def default_cache_path() -> Path:
     return cache_dir() / "embeddings.sqlite"
 
 
-class EmbeddingCache:
+class EmbeddingCache(SQLiteCache):
     """Vectors keyed by (namespace, sha256(text)). Thread-safe; each ``put_many`` is one transaction."""
 
     def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
+        super().__init__(path or default_cache_path(), [
             "CREATE TABLE IF NOT EXISTS emb (ns TEXT NOT NULL, key TEXT NOT NULL, dim INTEGER NOT NULL,"
-            " vec BLOB NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID")
-        self._conn.commit()
+            " vec BLOB NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID"])
 
     @staticmethod
     def key(text: str) -> str:
@@ -54,32 +46,18 @@ class EmbeddingCache:
     def get_many(self, ns: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Return {text: vector} for the texts already cached under ``ns``."""
         keys = {self.key(t): t for t in texts}
-        out: dict[str, np.ndarray] = {}
-        items = list(keys)
-        with self._lock:
-            for i in range(0, len(items), 500):
-                part = items[i:i + 500]
-                q = f"SELECT key, dim, vec FROM emb WHERE ns=? AND key IN ({','.join('?' * len(part))})"
-                for k, dim, blob in self._conn.execute(q, [ns, *part]):
-                    out[keys[k]] = np.frombuffer(blob, dtype=np.float32, count=dim)
-        return out
+        return {keys[k]: np.frombuffer(blob, dtype=np.float32, count=dim) for k, dim, blob in
+                self.select_in("SELECT key, dim, vec FROM emb WHERE ns=? AND key IN ({})", [ns], list(keys))}
 
     def put_many(self, ns: str, texts: Sequence[str], vecs: np.ndarray) -> None:
         vecs = np.asarray(vecs, dtype=np.float32)
-        rows = [(ns, self.key(t), int(v.shape[0]), v.tobytes()) for t, v in zip(texts, vecs)]
-        with self._lock:
-            self._conn.executemany("INSERT OR REPLACE INTO emb (ns, key, dim, vec) VALUES (?,?,?,?)", rows)
-            self._conn.commit()
+        self.write("INSERT OR REPLACE INTO emb (ns, key, dim, vec) VALUES (?,?,?,?)",
+                   [(ns, self.key(t), int(v.shape[0]), v.tobytes()) for t, v in zip(texts, vecs)])
 
     def count(self, ns: str | None = None) -> int:
-        with self._lock:
-            if ns is None:
-                return self._conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
-            return self._conn.execute("SELECT COUNT(*) FROM emb WHERE ns=?", (ns,)).fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        if ns is None:
+            return self.one("SELECT COUNT(*) FROM emb")[0]
+        return self.one("SELECT COUNT(*) FROM emb WHERE ns=?", (ns,))[0]
 
 
 def embed_with_cache(ns: str, texts: Sequence[str], compute, cache: EmbeddingCache | None,
