@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .cache import SQLiteCache
+from .device import cpu_supports_bf16, resolve_device, resolve_precision  # noqa: F401 (cpu_supports_bf16 re-exported)
 from .io import KitError, cache_dir, stable_hash
 from .registry import ModelSpec, ensure_available, resolve
 
@@ -130,15 +131,6 @@ def weights_fingerprint(folder: Path) -> str:
     return fp
 
 
-def cpu_supports_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:
-        return False
-
-
 class LocalEncoder:
     """Embeds with a local or hub model as its :class:`ModelSpec` says (instruction, pooling, length)."""
 
@@ -164,18 +156,11 @@ class LocalEncoder:
     # -- lazy model loading: a fully cached run never loads the weights ---------------------------
     @property
     def device(self) -> str:
-        if self._device_arg:
-            return self._device_arg
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self._device_arg)
 
     @property
     def precision(self) -> str:
-        if self._precision_arg != "auto":
-            return self._precision_arg
-        if self.device.startswith("cuda"):
-            return "fp16"
-        return "bf16" if cpu_supports_bf16() else "fp32"
+        return resolve_precision(self._precision_arg, self.device)
 
     @property
     def load_dtype(self) -> str:

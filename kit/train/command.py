@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
+from ..device import cuda_available  # noqa: F401 (re-exported: kit.train.cuda_available)
 from ..io import KitError
 from ..registry import ModelSpec
 from .options import TrainOptions
@@ -19,18 +19,6 @@ from .options import TrainOptions
 # transformers 5 rejects these; warmup_ratio is translated into warmup_steps.
 REJECTED_ARGS = {"overwrite_output_dir"}
 OWN_OPTIONS = ("model_name_or_path", "train_data", "output_dir", "resume_from_checkpoint")
-
-
-def cuda_available() -> bool:
-    # Importing torch costs seconds; a machine without NVIDIA device nodes or driver has no CUDA anyway.
-    if not (Path("/proc/driver/nvidia").exists() or list(Path("/dev").glob("nvidia*"))
-            or shutil.which("nvidia-smi")):
-        return False
-    try:
-        import torch
-        return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - no torch means no CUDA
-        return False
 
 
 def torchrun_executable() -> str:

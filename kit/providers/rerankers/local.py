@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...embed import cpu_supports_bf16, weights_fingerprint
+from ...device import resolve_device, resolve_precision
+from ...embed import weights_fingerprint
 from ...io import KitError, stable_hash
 from .base import Reranker
 
@@ -59,18 +60,11 @@ class LocalReranker(Reranker):
 
     @property
     def device(self) -> str:
-        if self._device:
-            return self._device
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self._device)
 
     @property
     def precision(self) -> str:
-        if self._precision != "auto":
-            return self._precision
-        if self.device.startswith("cuda"):
-            return "fp16"
-        return "bf16" if cpu_supports_bf16() else "fp32"
+        return resolve_precision(self._precision, self.device)
 
     @property
     def namespace(self) -> str:
