@@ -48,7 +48,10 @@ TOP_LEVEL = {"workdir": "Folder of the run (relative to the config file).",
              "allow_partial": "Share of a stage's work items (e.g. LLM calls) that may fail while the stage still "
                               "counts as done (default 0: any failure leaves it to be retried).",
              # read by `kit drift CONFIG` (kit/drift/options.py), not a stage of `kit run`
-             "drift": "Settings of kit drift (kit/drift/options.py): thresholds, samples, permutations."}
+             "drift": "Settings of kit drift (kit/drift/options.py): thresholds, samples, permutations.",
+             # read by `kit update CONFIG` (kit/update/options.py)
+             "update": "Settings of kit update (kit/update/options.py): replay share, the promotion gate, the start "
+                       "model."}
 
 # What a stage's section needs to turn it on, shown when a later stage needs its output and the section is missing.
 SECTION_EXAMPLES = {"queries": "generator: [ict, keywords]"}

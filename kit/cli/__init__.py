@@ -8,3 +8,4 @@ from ._common import main  # noqa: F401
 from . import prep, queries, split, mine, train, merge, adapter, bench, export, run  # noqa: E402,F401
 from . import rerank_train  # noqa: E402,F401  (kit rerank-train)
 from . import drift  # noqa: E402,F401  (kit drift)
+from . import versions, update  # noqa: E402,F401  (kit versions, promote, rollback; kit update)

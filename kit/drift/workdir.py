@@ -97,7 +97,9 @@ def deployed_model(p: Pipeline) -> Deployed:
     cur = _current(wd)
     if cur is not None:
         if cur.is_dir():
-            return Deployed(cur.resolve().name, str(cur.resolve()), f"{cur} (symlink)")
+            t = cur.resolve()   # kit/versions/: versions/vNNNN/model, named by its version
+            name = t.parent.name if t.name == "model" and (t.parent / "version.json").is_file() else t.name
+            return Deployed(name, str(t), f"{cur} (symlink)")
         target = cur.read_text(encoding="utf-8").strip()
         folder = (cur.parent / target) if not Path(target).is_absolute() else Path(target)
         if folder.is_dir():
