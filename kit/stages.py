@@ -301,6 +301,29 @@ register(Stage("deploy", DeployOptions, _run_deploy, lambda p, o: [p.wd.root / "
                help="the report's pick refitted on every chunk -> deploy/"))
 
 
+# --- index (kit/index/): the last stage, on only with an `index:` section -----------------------------
+def _run_index(p: Pipeline, o) -> dict:
+    from .index import run
+    from .index.workdir import pipeline_files, pipeline_options
+
+    result = run(pipeline_files(p), pipeline_options(p, o), progress=o.progress)
+    click.echo(result.summary(), err=True)
+    return result.record()
+
+
+def _index_stage() -> Stage:
+    from .index.options import IndexOptions
+    from .index.workdir import model_reads
+
+    return Stage("index", IndexOptions, _run_index, lambda p, o: [p.wd.root / "index" / "index.json"],
+                 reads=lambda p, o: [p.wd.corpus] + _existing(p.wd.eval) + model_reads(p),
+                 enabled=lambda p: p.configured("index"),
+                 help="corpus + deployed model -> vector store, alias switched once verified")
+
+
+register(_index_stage())
+
+
 SECTIONS = {s.name: s.options for s in REGISTRY}
 
 

@@ -9,3 +9,4 @@ from . import prep, queries, split, mine, train, merge, adapter, bench, export, 
 from . import rerank_train  # noqa: E402,F401  (kit rerank-train)
 from . import drift  # noqa: E402,F401  (kit drift)
 from . import versions, update  # noqa: E402,F401  (kit versions, promote, rollback; kit update)
+from . import index, publish  # noqa: E402,F401  (kit index, kit publish)

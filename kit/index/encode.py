@@ -1,0 +1,134 @@
+"""Chunks and questions as the model embeds them: dense vectors through :class:`kit.embed.LocalEncoder` (the
+model's own instruction, pooling, normalisation and the shared embedding cache), and for a bge-m3 folder its
+sparse lexical weights and ColBERT vectors through FlagEmbedding's ``BGEM3FlagModel``, cached in the same SQLite
+file under their own namespaces, so that a resumed run embeds no chunk twice."""
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..embed import EmbeddingCache, LocalEncoder
+from ..io import stable_hash
+from ..providers.m3 import is_m3_folder
+
+
+def sparse_to_array(weights: dict) -> np.ndarray:
+    """{token id: weight} as one float32 row [ids..., weights...] (ids < 2**24 are exact in float32)."""
+    ids = sorted(int(t) for t in weights)
+    return np.asarray(ids + [float(weights[t] if t in weights else weights[str(t)]) for t in ids], np.float32)
+
+
+def array_to_sparse(row: np.ndarray) -> dict[int, float]:
+    n = len(row) // 2
+    return {int(i): float(w) for i, w in zip(row[:n], row[n:]) if w > 0}
+
+
+@contextlib.contextmanager
+def quiet_flagembedding():
+    """FlagEmbedding draws its own progress bars on every encode call ("pre tokenize", "Inference Embeddings");
+    the index has one bar of its own (tqdm reads TQDM_DISABLE only when imported, hence the swap)."""
+    import tqdm
+    from FlagEmbedding.inference.embedder.encoder_only import m3 as flag_m3
+
+    saved = flag_m3.tqdm, flag_m3.trange
+    flag_m3.tqdm, flag_m3.trange = partial(tqdm.tqdm, disable=True), partial(tqdm.trange, disable=True)
+    try:
+        yield
+    finally:
+        flag_m3.tqdm, flag_m3.trange = saved
+
+
+class ChunkEncoder:
+    """``passages(texts)`` -> {"dense": (n, dim), "sparse": [{id: w}] | None, "colbert": [(tokens, dim)] | None}."""
+
+    def __init__(self, model: str, *, sparse: bool, colbert: bool, precision: str = "auto",
+                 max_length: int | None = None, batch_size: int = 64, cache_path=None):
+        self.cache = EmbeddingCache(cache_path)
+        self.dense = LocalEncoder(model, precision=precision, batch_size=batch_size, max_length=max_length,
+                                  cache=self.cache, progress=False)
+        self.spec = self.dense.spec
+        self.has_heads = is_m3_folder(model)
+        self.sparse = sparse and self.has_heads
+        self.colbert = colbert and self.has_heads
+        self.batch_size = batch_size
+        self.encoded = {"dense": 0, "sparse": 0, "colbert": 0}
+        self._m3 = None
+
+    @property
+    def identity(self) -> str:
+        """Same identity, same vectors: the weights' fingerprint, pooling, normalisation, length, precision (the
+        encoder's cache namespace), the instructions, and which bge-m3 outputs are kept."""
+        s = self.spec
+        return stable_hash({"ns": self.dense.namespace, "q": s.query_instruction, "p": s.passage_instruction,
+                            "sparse": self.sparse, "colbert": self.colbert})
+
+    def describe(self) -> dict:
+        """How the collection's vectors were made: what a search service needs to embed its questions the same way."""
+        s = self.spec
+        return {"model": s.name_or_path, "family": s.family, "pooling": s.pooling, "normalize": s.normalize,
+                "query_instruction": s.query_instruction, "passage_instruction": s.passage_instruction,
+                "max_length": self.dense.max_length, "precision": self.dense.precision, "model_id": self.identity}
+
+    def passages(self, texts: list[str]) -> dict:
+        out = {"dense": self.dense.encode_passages(texts), "sparse": None, "colbert": None}
+        self.encoded["dense"] += self.dense.last_stats.get("encoded", 0)
+        if self.sparse or self.colbert:
+            got = self._m3_outputs([self.spec.passage_text(t) for t in texts])
+            out["sparse"] = [array_to_sparse(a) for a in got["sparse"]] if self.sparse else None
+            out["colbert"] = got["colbert"] if self.colbert else None
+        return out
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        return self.dense.encode_queries(texts)
+
+    # -- bge-m3's heads ----------------------------------------------------------------------------------
+    def _ns(self, kind: str) -> str:
+        return f"m3-{kind}:{self.dense.namespace}"
+
+    def _m3_outputs(self, texts: list[str]) -> dict[str, list[np.ndarray]]:
+        kinds = [k for k in ("sparse", "colbert") if getattr(self, k)]
+        have = {k: self.cache.get_many(self._ns(k), texts) for k in kinds}
+        todo = [t for t in dict.fromkeys(texts) if any(t not in have[k] for k in kinds)]
+        if todo:
+            model = self._load_m3()
+            with quiet_flagembedding():
+                got = model.encode_corpus(todo, batch_size=self.batch_size, max_length=self.dense.max_length,
+                                          return_dense=False, return_sparse=self.sparse,
+                                          return_colbert_vecs=self.colbert)
+            for i, t in enumerate(todo):   # one transaction per text: a kill loses at most the text in hand
+                if self.sparse:
+                    have["sparse"][t] = sparse_to_array(got["lexical_weights"][i])
+                if self.colbert:
+                    have["colbert"][t] = np.asarray(got["colbert_vecs"][i], np.float32).reshape(-1)
+                for k in kinds:
+                    self.cache.put_many(self._ns(k), [t], have[k][t][None, :])
+            for k in kinds:
+                self.encoded[k] += len(todo)
+        out = {k: [have[k][t] for t in texts] for k in kinds}
+        if self.colbert:
+            dim = self.colbert_dim
+            out["colbert"] = [v.reshape(-1, dim) for v in out["colbert"]]
+        return out
+
+    @property
+    def colbert_dim(self) -> int:
+        import json
+
+        cfg = json.loads((Path(self.spec.name_or_path) / "config.json").read_text(encoding="utf-8"))
+        return int(cfg["hidden_size"])
+
+    def _load_m3(self):
+        if self._m3 is None:
+            import torch
+            from FlagEmbedding import BGEM3FlagModel
+
+            cuda = torch.cuda.is_available()
+            self._m3 = BGEM3FlagModel(self.spec.name_or_path, use_fp16=cuda, devices="cuda:0" if cuda else "cpu",
+                                      batch_size=self.batch_size, passage_max_length=self.dense.max_length)
+        return self._m3
+
+    def close(self) -> None:
+        self.cache.close()
