@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..options import cli_values, click_options
+from ..versions.options import ListOptions, PromoteTarget, VersionsTarget
 from ._common import CONTEXT, handle_errors, main
 
 EXIT_CODES = """\b
@@ -15,7 +17,21 @@ Exit status:
        weights changed since it was stored (one line says what and where)
   130  interrupted (Ctrl-C / SIGTERM); models/current is switched in one rename, so it names a whole version"""
 
-TARGET = click.argument("target", metavar="CONFIG|WORKDIR")
+
+def _command(name: str, *sources):
+    """A subcommand whose arguments and flags come from ``sources`` (kit/versions/options.py), as every kit command's."""
+    def deco(fn):
+        cmd = handle_errors(fn)
+        for cls in reversed(sources):
+            cmd = click_options(cls)(cmd)
+        command = main.command(name, context_settings=CONTEXT, epilog=EXIT_CODES)(cmd)
+        command.kit_sources = sources
+        return command
+    return deco
+
+
+def _values(kwargs: dict, *sources):
+    return [cls(**cli_values(cls, kwargs)) for cls in sources]
 
 
 def _store(target: str):
@@ -26,11 +42,8 @@ def _store(target: str):
     return Store(root), p
 
 
-@main.command("versions", context_settings=CONTEXT, epilog=EXIT_CODES)
-@TARGET
-@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON (one object per version).")
-@handle_errors
-def versions_cmd(target: str, as_json: bool) -> None:
+@_command("versions", VersionsTarget, ListOptions)
+def versions_cmd(**kwargs) -> None:
     """List the versions of the deployed model kept in CONFIG's workdir (or WORKDIR): where each came from, its
     documents and training rows, its eval figures with 95% intervals; `*` marks the deployed one (models/current).
 
@@ -41,15 +54,13 @@ def versions_cmd(target: str, as_json: bool) -> None:
     """
     from ..versions.listing import rows, table
 
-    store, _ = _store(target)
-    click.echo(json.dumps(rows(store), ensure_ascii=False, indent=2) if as_json else table(store))
+    target, opts = _values(kwargs, VersionsTarget, ListOptions)
+    store, _ = _store(target.target)
+    click.echo(json.dumps(rows(store), ensure_ascii=False, indent=2) if opts.as_json else table(store))
 
 
-@main.command("promote", context_settings=CONTEXT, epilog=EXIT_CODES)
-@TARGET
-@click.argument("version", required=False)
-@handle_errors
-def promote_cmd(target: str, version: str | None) -> None:
+@_command("promote", PromoteTarget)
+def promote_cmd(**kwargs) -> None:
     """Deploy VERSION (v0002, or 2): models/current is switched to it in one rename, and the switch is recorded
     (`kit rollback` undoes it). Without VERSION: keep the model the workdir deploys today (deploy/'s refitted model,
     else the report's recommendation) as the first version, v0001, and deploy it.
@@ -62,22 +73,21 @@ def promote_cmd(target: str, version: str | None) -> None:
     from ..update.config import workdir_pipeline
     from ..versions.register import register_deployed
 
-    store, p = _store(target)
-    if version is None:
+    (args,) = _values(kwargs, PromoteTarget)
+    store, p = _store(args.target)
+    if args.version is None:
         v = register_deployed(p or workdir_pipeline(store.root), store, echo=lambda m: click.echo(m, err=True))
         click.echo(f"deployed: {v.name} ({v.model})")
         return
-    v, before = store.promote(version)
+    v, before = store.promote(args.version)
     if before is not None and before.name == v.name:
         click.echo(f"deployed: {v.name} (already)")
     else:
         click.echo(f"deployed: {v.name} (was {before.name if before else 'no version'})")
 
 
-@main.command("rollback", context_settings=CONTEXT, epilog=EXIT_CODES)
-@TARGET
-@handle_errors
-def rollback_cmd(target: str) -> None:
+@_command("rollback", VersionsTarget)
+def rollback_cmd(**kwargs) -> None:
     """Deploy again the version promoted before the deployed one (models/current switched in one rename).
     Repeated, it goes further back.
 
@@ -85,6 +95,7 @@ def rollback_cmd(target: str) -> None:
     Example:
       kit rollback configs/demo.yaml
     """
-    store, _ = _store(target)
+    (args,) = _values(kwargs, VersionsTarget)
+    store, _ = _store(args.target)
     v, was = store.rollback()
     click.echo(f"deployed: {v.name} (rolled back from {was.name})")
