@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from .options import option
 from .providers import load_adapter, make_provider
 from .search import mrr_at_k
 from .secrets import redact_obj, redact_url
+from .logs import note
 
 __all__ = ["AdapterFiles", "AdapterOptions", "AdapterResult", "load_adapter", "mrr_at_k", "train_adapter"]
 
@@ -160,7 +160,7 @@ def load_rows(train_path, corpus_path) -> tuple[list[str], list[dict]]:
         rows.append({"query": r["query"], "pos": pos, "neg": [n for n in neg if n not in pos],
                      "doc": str(r.get("doc") or "")})
     if report:   # one line per bad row (file:line: what is wrong); the rest of the batch goes on
-        print(f"{len(report.errors)} bad line(s) skipped:\n{report.summary()}", file=sys.stderr)
+        note(f"{len(report.errors)} bad line(s) skipped:\n{report.summary()}")
     if len(rows) < 4:
         raise KitError(f"{train_path}: only {len(rows)} usable training rows")
     return texts, rows

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .io import KitError
 from .secrets import redact_text
+from .logs import note
 
 
 def _holder_text(info: dict) -> str:
@@ -26,7 +27,7 @@ def _holder_text(info: dict) -> str:
 class WorkdirLock:
     def __init__(self, path, echo=None):
         self.path = Path(path)
-        self.echo = echo or (lambda m: print(m, file=sys.stderr))
+        self.echo = echo or note
         self._fd: int | None = None
 
     def _read(self) -> dict:

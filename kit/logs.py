@@ -119,6 +119,18 @@ def quiet_after_import(name: str) -> None:
 
 
 # --- the console, and a stage's log -------------------------------------------------------------------------------
+def note(text) -> None:
+    """The one way library code reports progress and notes: a line on stderr (results go to stdout, from the CLI
+    only) and in the running stage's log. Library modules never print: they call this, or return a summary."""
+    import click
+
+    click.echo(text, err=True)
+    log = current_log()
+    if log is not None:
+        log.line(text)
+
+
+
 OWN_LOGGERS = ("kit", "__main__", "root")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

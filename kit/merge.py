@@ -23,6 +23,7 @@ from .modelfolder import HEAD_FILES, MANIFEST_FILE, SAVE_DTYPES, cast_weights, g
     package_versions, save_dtype_for, stored_dtype, write_sentence_transformers_files
 from .options import option, validated
 from .registry import ensure_available, resolve, write_kit_model
+from .logs import note
 
 
 def _unit(v) -> str | None:
@@ -100,7 +101,7 @@ def merge_heads(base: Path, finetuned: Path, output: Path, weight: float) -> lis
             done.append(head)
         elif ft_file.exists() or base_file.exists():
             src = ft_file if ft_file.exists() else base_file
-            print(f"[kit merge] {head} only in {src.parent}; copied unchanged", file=sys.stderr)
+            note(f"[kit merge] {head} only in {src.parent}; copied unchanged")
             shutil.copy2(src, output / head)
             done.append(head)
     return done
@@ -118,7 +119,7 @@ def load_examples(path, spec, count: int, neg_number: int, seed: int) -> tuple[l
     report = ReadReport()
     rows = [r for _, r in read_training_rows(path, report) if r.get("neg")]
     if report:
-        print(report.summary(), file=sys.stderr)
+        note(report.summary())
     if not rows:
         raise KitError(f"{path}: no rows with query, pos and neg for --auto merging")
     random.Random(seed).shuffle(rows)
@@ -197,8 +198,8 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
     ft_spec = resolve(finetuned)
     base_spec = resolve(base)
     if ft_spec.family != base_spec.family:
-        print(f"[kit merge] note: base looks like {base_spec.family}, fine-tuned like {ft_spec.family}; "
-              f"using the fine-tuned model's settings", file=sys.stderr)
+        note(f"[kit merge] note: base looks like {base_spec.family}, fine-tuned like {ft_spec.family}; "
+              f"using the fine-tuned model's settings")
     ft_dir = local_model_dir(finetuned)   # a hub id not downloaded yet: LM_Cocktail fetches it; fp32 then
     dtype = save_dtype_for(options.save_dtype, stored_dtype(ft_dir) if ft_dir is not None else None)
     weights: list[float | None] = [None] if options.auto else parse_weights(options.weights)
@@ -228,6 +229,6 @@ def merge(base: str, finetuned: str, output, options: MergeOptions | None = None
             "started": started, "finished": now(),
         })
         write_card(out)   # replaces the card LM_Cocktail's sentence-transformers save wrote (it says CLS pooling)
-        print(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base", file=sys.stderr)
+        note(f"[kit merge] {out}: {used:.3f} x fine-tuned + {1 - used:.3f} x base")
         outs.append(out)
     return outs

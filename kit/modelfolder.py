@@ -17,13 +17,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from .io import write_json
 from .registry import KIT_MODEL_FILE, ModelSpec, write_kit_model
+from .logs import note
 
 MANIFEST_FILE = "kit_manifest.json"
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
@@ -106,8 +106,7 @@ def finish_output(output: Path, base_spec: ModelSpec) -> ModelSpec:
     if base_spec.family == "bge-m3":
         copied = carry_m3_heads(base_spec.name_or_path, output)
         if copied:
-            print(f"[kit train] sparse/ColBERT heads were not trained: copied {', '.join(copied)} from the base",
-                  file=sys.stderr)
+            note(f"[kit train] sparse/ColBERT heads were not trained: copied {', '.join(copied)} from the base")
     write_sentence_transformers_files(output, spec)
     write_kit_model(output, spec)
     return spec

@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import click
 
 from .io import KitError, read_json, stable_hash, write_json
 from .lock import WorkdirLock
-from .logs import current_log, stage_log
+from .logs import note, stage_log
 from .options import OptionError, from_section, suggestion, to_section
 from .secrets import redact_obj
 
@@ -59,10 +58,7 @@ SECTION_EXAMPLES = {"queries": "generator: [ict, keywords]"}
 
 def _echo(msg: str) -> None:
     """A progress line of the runner: stderr, and the running stage's log."""
-    click.echo(msg, err=True)
-    log = current_log()
-    if log is not None:
-        log.line(msg)
+    note(msg)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 
-import click
 
 from .adapter import AdapterOptions
 from .bench.runner import BenchOptions
@@ -20,6 +19,7 @@ from .queries import QueryOptions
 from .rerank_train import RerankTrainOptions
 from .split import SplitOptions
 from .train import TrainOptions
+from .logs import note
 
 REGISTRY: list[Stage] = []
 
@@ -132,7 +132,7 @@ def _run_train(p: Pipeline, o: TrainOptions) -> dict:
 
     o = replace(o, data=str(train_data(p)), output_dir=str(p.wd.finetuned),
                 corpus=str(p.wd.train_corpus) if o.passage_titles else None)
-    out = train(p.model, o, echo=lambda m: click.echo(m, err=True))
+    out = train(p.model, o, echo=note)
     return {"model": str(out)}
 
 
@@ -171,8 +171,7 @@ def merge_examples(p: Pipeline, o: MergeOptions) -> MergeOptions:
     real = [r for r in rows if r.get("generator") == "real"]
     path = p.wd.data / "merge_examples.jsonl"
     write_training_rows(path, real or rows)
-    click.echo(f"[merge] auto weights from {len(real or rows)} {'real questions' if real else 'training rows'}",
-               err=True)
+    note(f"[merge] auto weights from {len(real or rows)} {'real questions' if real else 'training rows'}")
     return replace(o, example_data=str(path))
 
 
@@ -210,7 +209,7 @@ def _run_adapter(p: Pipeline, o: AdapterOptions) -> dict:
 
     out = {}
     for name, (spec, own) in adapter_entries(p).items():
-        click.echo(f"[adapter] {name} over {spec}", err=True)
+        note(f"[adapter] {name} over {spec}")
         out[name] = _summary(train_adapter(spec, train_data(p), p.wd.train_corpus, p.wd.adapters / name, o,
                                            settings=own))
     return out
@@ -289,8 +288,8 @@ def _run_deploy(p: Pipeline, o: DeployOptions) -> dict:
                 "mine": _mine_options(p, p.options["mine"]) if p.configured("mine") else None,
                 "bench": p.options["bench"]}
     result = run(deploy_files(p), o, sections, real_eval=bool(p.options["split"].eval_queries),
-                 echo=lambda m: click.echo(m, err=True))
-    click.echo(result.summary(), err=True)
+                 echo=note)
+    note(result.summary())
     return _summary(result)
 
 
@@ -307,7 +306,7 @@ def _run_index(p: Pipeline, o) -> dict:
     from .index.workdir import pipeline_files, pipeline_options
 
     result = run(pipeline_files(p), pipeline_options(p, o), progress=o.progress)
-    click.echo(result.summary(), err=True)
+    note(result.summary())
     return result.record()
 
 

@@ -136,3 +136,39 @@ def test_modules_and_functions_are_short(path):
     long = [f"{f.name} ({f.end_lineno - f.lineno + 1} lines)" for f in _functions(ast.parse(text))
             if f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == [], f"{path}: {long}"
+
+
+# The console writers: the CLI (results on stdout), kit.logs.note (progress on stderr + the stage log), the crash
+# hooks in kit.logs, the trainer's live output (kit/train/: streamed as it comes, \r bars included), and docgen (a
+# script). Everything else reports through note() or returns a summary.
+CONSOLE_WRITERS = {"logs.py", "docgen.py", "train/stage.py", "train/progress.py"}
+
+
+def _prints(tree: ast.AST) -> list[int]:
+    """Lines calling print(), click.echo() or sys.stdout/stderr.write()."""
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "print":
+            out.append(node.lineno)
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (f.value.id, f.attr) == ("click", "echo"):
+            out.append(node.lineno)
+        elif (isinstance(f, ast.Attribute) and f.attr == "write" and isinstance(f.value, ast.Attribute)
+              and isinstance(f.value.value, ast.Name) and f.value.value.id == "sys" and f.value.attr in ("stdout", "stderr")):
+            out.append(node.lineno)
+    return out
+
+
+def test_library_code_does_not_print():
+    offenders = [f"{path.relative_to(KIT).as_posix()}:{n}" for path in sorted(KIT.rglob("*.py"))
+                 if not path.relative_to(KIT).as_posix().startswith("cli/")
+                 and path.relative_to(KIT).as_posix() not in CONSOLE_WRITERS
+                 for n in _prints(ast.parse(path.read_text(encoding="utf-8")))]
+    assert offenders == [], f"library code prints (use kit.logs.note or return a summary): {offenders}"
+
+
+def test_the_print_check_sees_a_print():
+    assert _prints(ast.parse('print(f"x", file=sys.stderr)\nclick.echo(m, err=True)\nsys.stderr.write(t)')) == [1, 2, 3]
+    assert _prints(ast.parse('self.pprint(x)\nnote(x)\ns = "print(x)"')) == []

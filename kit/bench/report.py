@@ -4,7 +4,6 @@ model folder the kit wrote (:mod:`kit.modelcard`)."""
 from __future__ import annotations
 
 import html
-import sys
 from pathlib import Path
 
 from ..io import KitError, write_text
@@ -13,6 +12,7 @@ from .evidence import examples_html, examples_markdown
 from .recommend import main_metric, metric_of, recommend, versus_baseline
 from .hybrid import hybrid_html, hybrid_markdown
 from .rerank import rerank_html, rerank_markdown, table_models
+from ..logs import note
 
 __all__ = ["chart_labels", "charts", "recommend", "to_html", "to_markdown", "write_report"]
 
@@ -150,6 +150,6 @@ def write_report(results: dict, out_dir) -> None:
     write_text(out_dir / "report.html", to_html(results, charts(results)))
     try:   # the numbers also go into the model card of each kit-made model folder measured here
         for card in record_bench(results):
-            print(f"[kit bench] results added to {card}", file=sys.stderr)
+            note(f"[kit bench] results added to {card}")
     except KitError as e:   # e.g. a read-only model folder: the report itself is written
-        print(f"[kit bench] note: model card not updated: {e}", file=sys.stderr)
+        note(f"[kit bench] note: model card not updated: {e}")

@@ -13,7 +13,6 @@ retrieved it.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from ..providers.rerankers import make_reranker, parse_reranker_entry
 from ..search import top_k
 from .metrics import evaluate, paired_bootstrap, per_query, run_from_ranking
 from .recommend import main_metric, metric_of
+from ..logs import note
 
 
 def parse_rerankers(rerankers: dict) -> dict[str, tuple[str, dict]]:
@@ -132,8 +132,8 @@ def rerank_models(results: dict, models: dict[str, str], sets: dict, opts, spars
         depth = {s: min(len(es.doc_ids), max(int(opts.rerank_top), max(ks))) for s, es in sets.items()}
         rankings = {s: model_ranking(model, spec, es, depth[s], opts, sparse_search) for s, es in sets.items()}
         for rr_name, reranker in rerankers.items():
-            print(f"[kit bench] {model} + {rr_name}: top {min(opts.rerank_top, depth['domain'])} reordered by "
-                  f"{reranker.spec}", file=sys.stderr)
+            note(f"[kit bench] {model} + {rr_name}: top {min(opts.rerank_top, depth['domain'])} reordered by "
+                  f"{reranker.spec}")
             out[f"{model} + {rr_name}"] = reranked_row(model, results["models"][model], rr_name, reranker, sets,
                                                        rankings, opts)
     results["rerank_summary"] = summarise(results, out)

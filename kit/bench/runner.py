@@ -9,7 +9,6 @@ embeddings go through the shared on-disk cache, so a second bench of the same co
 from __future__ import annotations
 
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..secrets import redact_obj
 from ..providers.rerankers.settings import reranker_map_problem
 from .latency import measure_latency
 from .metrics import evaluate, per_query, rejection_threshold, run_from_ranking
+from ..logs import note
 
 INCLUDE = ("base", "finetuned", "merged", "adapters", "bm25")
 
@@ -228,7 +228,7 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: 
     ``rankings`` (for the hybrid rows)."""
     from ..providers import make_provider
 
-    print(f"[kit bench] {name} ({spec})", file=sys.stderr)
+    note(f"[kit bench] {name} ({spec})")
     kw = {"progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
     own = (opts.model_settings or {}).get(name) or {}
     provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,
@@ -266,8 +266,7 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
         sets["general"] = load_eval(opts.general, opts.general_max_queries, opts.seed)
     for es in sets.values():
         if es.problems:
-            print(f"[kit bench] {es.path}: {len(es.problems)} bad line(s) or unknown passages skipped:\n" + "\n".join(es.problems[:20]),
-                  file=sys.stderr)
+            note(f"[kit bench] {es.path}: {len(es.problems)} bad line(s) or unknown passages skipped:\n" + "\n".join(es.problems[:20]))
     results: dict = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "title": opts.title,
                      "options": redact_obj({k: v for k, v in asdict(opts).items()
                                             if k not in ("progress", "models", "model_settings")}),

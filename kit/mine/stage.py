@@ -35,6 +35,7 @@ from .filters import FILTERS, Counts, RowSampler, row_context
 from .options import MineOptions
 from .rerank import format_rerank_stats, pool_size, rerank_step
 from .stats import format_stats, percentiles
+from ..logs import note
 
 
 @dataclass
@@ -260,10 +261,9 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
     stats_path = output_path.with_name(output_path.stem + ".stats.json")
     write_json(stats_path, stats)
     if opts.print_stats:
-        import click
         problems = stats["problems"]
-        click.echo(format_stats(stats) + format_rerank_stats(stats), err=True)
+        note(format_stats(stats) + format_rerank_stats(stats))
         if problems:
-            click.echo("\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more (see {stats_path})"
-                                                     if len(problems) > 20 else ""), err=True)
+            note("\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more (see {stats_path})"
+                                             if len(problems) > 20 else ""))
     return MineResult(output_path, stats_path, stats, stats["problems"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from .inputs import KINDS, excluded, find_inputs, read_docx, read_jsonl, read_te
 from .options import PrepFiles, PrepOptions  # noqa: F401 (re-exported)
 from .pdf import read_pdf
 from .report import FileReport, PrepResult
+from ..logs import note
 
 
 def stats_path(output) -> Path:
@@ -182,7 +182,7 @@ def prep(inputs, output, options: PrepOptions | None = None, echo=None) -> PrepR
     from tqdm.auto import tqdm
 
     options = options or PrepOptions()
-    echo = echo or (lambda m: print(m, file=sys.stderr))
+    echo = echo or (note)
     try:
         files, notes = find_inputs(inputs, options.exclude)
     except KitError:

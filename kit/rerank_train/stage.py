@@ -7,7 +7,6 @@ summaries, and the manifest.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ..registry import ModelSpec, ensure_available
 from ..train.stage import Plan, default_save_dtype, execute, prepare_run, write_manifest
 from .command import RERANK_MODULE, build_rerank_command, check_args
 from .options import RerankTrainOptions
+from ..logs import note
 
 FAMILY = "cross-encoder"
 
@@ -71,7 +71,7 @@ def finish_reranker(out: Path, o: RerankTrainOptions) -> None:
 def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result=None) -> Path:
     """Fine-tune a cross-encoder; returns the output folder. ``dry_run`` prints the command and writes nothing.
     ``echo`` gets progress and the trainer's output (default: stderr), ``result`` the outcome (default: stdout)."""
-    echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
+    echo = echo or (note)
     result = result or print
     p = plan(o, dry_run, echo)
     out = Path(o.output_dir)
@@ -93,6 +93,6 @@ def run_in_pipeline(p, o: RerankTrainOptions, data: Path) -> dict:
         model = str(p.resolve_path(model))
     out = p.wd.root / "models" / "reranker"
     o = replace(o, model=model, data=str(data), output_dir=str(out))
-    rerank_train(o, echo=lambda m: print(m, file=sys.stderr, flush=True),
-                 result=lambda m: print(m, file=sys.stderr, flush=True))
+    rerank_train(o, echo=note,
+                 result=note)
     return {"reranker": str(out), "base_model": model}

@@ -18,6 +18,7 @@ from .data import DataReport, data_summary, validate_training_data
 from .options import TrainOptions
 from .progress import run_streaming
 from .resume import checkpoint_step, latest_checkpoint, make_resume_view
+from ..logs import note
 
 
 @dataclass
@@ -168,7 +169,7 @@ def train(model: str, options: TrainOptions, dry_run: bool = False, echo=None, r
     """Validate the data, build and run torchrun, then finish the output folder. Returns the output dir.
     ``dry_run`` prints the command and writes nothing. ``echo`` gets progress and the trainer's output (default:
     stderr), ``result`` the outcome (default: stdout)."""
-    echo = echo or (lambda m: print(m, file=sys.stderr, flush=True))
+    echo = echo or (note)
     result = result or print
     p = plan(model, options, dry_run, echo)
     out = Path(options.output_dir)

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import click
 
 from ..bench.runner import BenchOptions
 from ..io import KitError, read_json, write_json
@@ -30,6 +29,7 @@ from ..train import TrainOptions
 from ..versions.gate import GateRule, decide
 from ..versions.register import figure
 from .options import UpdateOptions
+from ..logs import note
 
 NEW = "new"
 
@@ -68,7 +68,7 @@ class Context:
 
 
 def echo(msg: str) -> None:
-    click.echo(msg, err=True)
+    note(msg)
 
 
 def _existing(*paths) -> list[Path]:
