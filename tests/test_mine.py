@@ -35,26 +35,9 @@ def _containment(a: str, b: str) -> float:
 
 
 def cli_main():
-    """The click group; see tests/test_split.py for why modules may be loaded one by one."""
-    import importlib
-    import sys
-    import types
-
-    try:
-        from kit.cli import main
-        return main
-    except ImportError:
-        import kit
-        for name in [m for m in sys.modules if m == "kit.cli" or m.startswith("kit.cli.")]:
-            del sys.modules[name]
-        pkg = types.ModuleType("kit.cli")
-        pkg.__path__ = [str(Path(kit.__file__).parent / "cli")]
-        sys.modules["kit.cli"] = pkg
-        main = importlib.import_module("kit.cli._common").main
-        importlib.import_module("kit.cli.split")
-        importlib.import_module("kit.cli.mine")
-        return main
-
+    """The click group (every subcommand registered)."""
+    from kit.cli import main
+    return main
 
 @pytest.fixture(scope="module")
 def cmrc_small(tmp_path_factory):

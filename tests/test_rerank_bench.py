@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
-from test_runner import small_eval  # noqa: E402,F401  (80 cmrc2018 paragraphs, 60 questions)
-
-from kit.bench.runner import BenchOptions, bench  # noqa: E402
-from kit.formats import load_eval  # noqa: E402
-from kit.providers.tokens import estimate_tokens  # noqa: E402
-from rerank_server import RerankServer, lexical_score  # noqa: E402
+from kit.bench.runner import BenchOptions, bench
+from kit.formats import load_eval
+from helpers.rerank_server import RerankServer, lexical_score
 
 SECRET = "sk-kit-bench-rerank-SECRET-55aa"
 

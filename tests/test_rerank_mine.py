@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kit.mine import MineOptions, mine
-from rerank_server import RerankServer, lexical_score
+from helpers.rerank_server import RerankServer, lexical_score
 from test_mine import _read, cli_main, cmrc_small  # noqa: F401  (the module-scoped corpus fixture)
 
 

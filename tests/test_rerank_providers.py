@@ -1,4 +1,4 @@
-"""Rerankers as providers: the HTTP protocols against a real local server (tests/rerank_server.py) with injected
+"""Rerankers as providers: the HTTP protocols against a real local server (tests/helpers/rerank_server.py) with injected
 429/500/timeouts, the cache, batching within the catalogue's limits, key handling, cost; the local cross-encoder
 against FlagEmbedding's FlagReranker and sentence-transformers' CrossEncoder on the same pairs."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from kit.io import KitError
 from kit.options import OptionError
 from kit.providers.rerankers import RerankCache, make_reranker, parse_reranker_entry, rerank_limits
-from rerank_server import RerankServer, lexical_score
+from helpers.rerank_server import RerankServer, lexical_score
 
 SECRET = "sk-kit-rerank-SECRET-91c2"
 QUERY = "试用期最长可以约定多久？"

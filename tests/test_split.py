@@ -11,27 +11,9 @@ from kit.split import SplitOptions, choose_eval_docs, norm_text, split
 
 
 def cli_main():
-    """The click group with the split/mine subcommands. ``import kit.cli`` imports every stage's module;
-    while some are still missing, load only the shared group and the modules under test."""
-    import importlib
-    import sys
-    import types
-
-    try:
-        from kit.cli import main
-        return main
-    except ImportError:
-        import kit
-        for name in [m for m in sys.modules if m == "kit.cli" or m.startswith("kit.cli.")]:
-            del sys.modules[name]
-        pkg = types.ModuleType("kit.cli")
-        pkg.__path__ = [str(Path(kit.__file__).parent / "cli")]
-        sys.modules["kit.cli"] = pkg
-        main = importlib.import_module("kit.cli._common").main
-        importlib.import_module("kit.cli.split")
-        importlib.import_module("kit.cli.mine")
-        return main
-
+    """The click group (every subcommand registered)."""
+    from kit.cli import main
+    return main
 
 def _write(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

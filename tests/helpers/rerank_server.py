@@ -13,7 +13,7 @@ Outcome of each request: the next entry of ``schedule`` ("ok", "401", "429", "50
 request is logged (path, model, query, document count, outcome, whether it carried a key).
 
     with RerankServer(schedule=["429", "ok"]) as srv: srv.base_url          # in a test
-    python tests/rerank_server.py --port 8111 [--model runs/x/models/reranker]   # by hand or from a benchmark
+    python tests/helpers/rerank_server.py --port 8111 [--model runs/x/models/reranker]   # by hand or from a benchmark
 """
 from __future__ import annotations
 
