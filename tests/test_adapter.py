@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from kit.adapter import AdapterOptions, load_adapter, mrr_at_k, train_adapter
+from kit.adapter import AdapterOptions, train_adapter
+from kit.providers import load_adapter
+from kit.search import mrr_at_k
 from kit.providers import make_provider
 
 

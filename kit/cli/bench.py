@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..bench.runner import BenchFiles, BenchOptions
+from ..bench.options import BenchFiles, BenchOptions
 from ._common import stage_command
 
 

@@ -3,6 +3,7 @@
 generate.py is the stage (corpus.jsonl -> pairs.jsonl); parse.py reads and filters LLM answers;
 cache.py keeps every successful LLM answer on disk.
 """
-from .generate import GENERATORS, QueryFiles, QueryOptions, QueryResult, gen_queries
+from .generate import QueryResult, gen_queries
+from .options import GENERATORS, QueryFiles, QueryOptions
 
 __all__ = ["GENERATORS", "QueryFiles", "QueryOptions", "QueryResult", "gen_queries"]

@@ -16,35 +16,9 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats import load_eval, read_training_rows
-from .io import KitError, ReadReport, atomic_open, iter_jsonl, write_json, write_jsonl, write_text
-from .options import option
-
-
-def _non_negative(v) -> str | None:
-    return None if v is None or v >= 0 else "must be >= 0"
-
-
-@dataclass
-class ExportOptions:
-    """`kit export`'s settings."""
-
-    negatives: int | None = option(None, check=_non_negative,
-                                   help="negative_1..negative_N columns per training row; default: the most that 90% "
-                                        "of the rows have (rows with fewer are dropped and counted).")
-    model: str | None = option(None, help="Model (hub id or folder) whose query/passage instructions are written to "
-                               "prompts.json, for the trainer's and the evaluator's prompt arguments.")
-    datasets_folder: bool = option(True, help="Also write the training rows as a Hugging Face datasets folder.")
-
-
-@dataclass
-class ExportFiles:
-    """What `kit export` reads and writes."""
-
-    output: str = option(yaml=False, required=True, short="o", help="Folder: sentence-transformers/, beir/ and "
-                         "ir-evaluator/ are written here.")
-    train: str | None = option(None, yaml=False, help="Training rows (split's train.jsonl or mine's train_hn.jsonl).")
-    eval: str | None = option(None, yaml=False, help="Eval folder (FlagEmbedding custom-eval or BEIR layout).")
+from ..formats import load_eval, read_training_rows
+from ..io import KitError, ReadReport, atomic_open, iter_jsonl, write_json, write_jsonl, write_text
+from .options import ExportFiles, ExportOptions  # noqa: F401
 
 
 @dataclass
@@ -98,7 +72,7 @@ def export_training(train_path, out: Path, options: ExportOptions, result: Expor
         Dataset.from_list(table).save_to_disk(str(st_dir / "train"))
         result.written.append(str(st_dir / "train"))
     if options.model:
-        from .registry import resolve
+        from ..registry import resolve
 
         spec = resolve(options.model)
         prompts = {"anchor": spec.query_instruction, "positive": spec.passage_instruction,
