@@ -47,3 +47,26 @@ def load_config(path) -> dict:
     if not isinstance(data, dict):
         raise KitError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return substitute_env(data, str(path))
+
+
+def path_resolver(config_path):
+    """How every path in a config is read, by `kit run` and by any command's `--config` alike: relative to the config
+    file's folder; a path that exists only relative to the current directory (typically one given through an
+    environment variable such as KIT_MODEL=../models/x) is taken from there."""
+    base = Path(config_path).resolve().parent
+
+    def resolve(p) -> Path:
+        p = Path(str(p)).expanduser()
+        if p.is_absolute():
+            return p
+        from_config = (base / p).resolve()
+        if not from_config.exists() and p.exists():
+            return p.resolve()
+        return from_config
+    return resolve
+
+
+def resolve_model(config_path, model: str) -> str:
+    """The top-level `model:` the same way for every command: a folder when one exists there, else a hub id."""
+    p = path_resolver(config_path)(model)
+    return str(p) if p.exists() else str(model)

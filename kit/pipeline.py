@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+from .config import path_resolver, resolve_model
 from .io import KitError, read_json, stable_hash, write_json
 from .lock import WorkdirLock
 from .logs import note, stage_log
@@ -137,8 +138,7 @@ class Pipeline:
         model = self.cfg.get("model")
         if not model:
             raise KitError(f"{self.config_path}: `model:` is required (a hub id or a local folder)")
-        p = self.resolve_path(model)
-        self.model = str(p) if p.exists() else str(model)
+        self.model = resolve_model(self.config_path, model)
         self.allow_partial = float(self.cfg.get("allow_partial") or 0.0)
         self.options = self._parse_sections()
 
@@ -164,16 +164,8 @@ class Pipeline:
         return out
 
     def resolve_path(self, p) -> Path:
-        """Relative paths in a config are relative to the config file's folder; a path that exists only
-        relative to the current directory (typically one given through an environment variable such as
-        KIT_MODEL=../models/x) is taken from there."""
-        p = Path(str(p)).expanduser()
-        if p.is_absolute():
-            return p
-        from_config = (self.config_path.parent / p).resolve()
-        if not from_config.exists() and p.exists():
-            return p.resolve()
-        return from_config
+        """A config path as every command reads it (:func:`kit.config.path_resolver`)."""
+        return path_resolver(self.config_path)(p)
 
     def configured(self, name: str) -> bool:
         return isinstance(self.cfg.get(name), dict) and bool(self.cfg[name])

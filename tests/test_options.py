@@ -131,3 +131,24 @@ def test_coerce_keeps_types_and_rejects_garbage():
         coerce(True, int, "k")
     with pytest.raises(KitError):
         coerce([1], str, "k")
+
+
+def test_kit_run_and_a_commands_config_read_paths_and_the_model_alike(tmp_path, monkeypatch):
+    """One resolver (kit.config.path_resolver): a path relative to the config, one that exists only relative to the
+    current directory (KIT_MODEL=../x), and the top-level model read the same by `kit run` and by `kit mine --config`."""
+    from kit.cli._common import _config_section
+    from kit.mine import MineOptions
+    from kit.pipeline import Pipeline
+    from kit.stages import REGISTRY
+
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "here" / "local-model").mkdir(parents=True)
+    (tmp_path / "here" / "local-model" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path / "here")
+    cfg_path = tmp_path / "cfg" / "kit.yaml"
+    cfg_path.write_text("model: local-model\nmine: {model: local-model, cache_path: cache/e.sqlite}\n")
+    p = Pipeline({"model": "local-model", "mine": {"model": "local-model", "cache_path": "cache/e.sqlite"}},
+                 cfg_path, REGISTRY)
+    opts, model = _config_section(str(cfg_path), "mine", MineOptions)
+    assert model == p.model == str(tmp_path / "here" / "local-model")          # found from the current directory
+    assert opts.cache_path == p.options["mine"].cache_path == str(tmp_path / "cfg" / "cache" / "e.sqlite")

@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
@@ -106,18 +105,12 @@ def _exit_now(code: int) -> None:
 
 def _config_section(path: str, section: str, cls):
     """(options from the YAML section or None, the config's top-level model or None)."""
-    from ..config import load_config
+    from ..config import load_config, path_resolver, resolve_model
 
-    cfg = load_config(path)
-    base_dir = Path(path).resolve().parent
-
-    def resolve(p):
-        p = Path(str(p)).expanduser()
-        return p if p.is_absolute() else (base_dir / p).resolve()
-
-    opts = from_section(cls, cfg.get(section), f"{path}: {section}", resolve_path=resolve) \
+    cfg = load_config(path)   # paths and the model read exactly as `kit run` reads them (kit/config.py)
+    opts = from_section(cls, cfg.get(section), f"{path}: {section}", resolve_path=path_resolver(path)) \
         if section in cfg else None
-    return opts, cfg.get("model")
+    return opts, (resolve_model(path, cfg["model"]) if cfg.get("model") else None)
 
 
 def build_sources(sources: tuple, kwargs: dict, section: str | None, section_cls) -> list:
@@ -127,8 +120,12 @@ def build_sources(sources: tuple, kwargs: dict, section: str | None, section_cls
     out = []
     for cls in sources:
         values = cli_values(cls, kwargs)
+        shared = getattr(cls, "SECTION", None)   # a section several commands read (encode:, search:)
         if cls is section_cls and base is not None:
             obj = dataclasses.replace(base, **values)
+        elif config and shared and cls is not section_cls:
+            from_yaml, _ = _config_section(config, shared, cls)
+            obj = dataclasses.replace(from_yaml, **values) if from_yaml is not None else cls(**values)
         else:
             obj = cls(**values)
         if top_model and hasattr(obj, "model") and getattr(obj, "model") is None:
