@@ -50,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["KIT_CACHE_DIR"] = cache
-        from kit.bench.runner import BenchOptions, bench
+        from kit.bench.stage import BenchOptions, bench
         from kit.formats import load_eval
 
         opts = BenchOptions(max_queries=args.queries, latency_samples=4, progress=False)

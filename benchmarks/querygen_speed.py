@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from queries.chat_server import ChatServer  # noqa: E402
+from helpers.chat_server import ChatServer  # noqa: E402
 
 from kit.queries import QueryOptions, gen_queries  # noqa: E402
 from kit.queries.llm import build_messages  # noqa: E402

@@ -173,13 +173,13 @@ def step_margin(wd: Path, a) -> dict:
 
 # ----------------------------------------------------------------------------------------------- bench
 def bench_options(**kw):
-    from kit.bench.runner import BenchOptions
+    from kit.bench.stage import BenchOptions
 
     return BenchOptions(latency_samples=kw.pop("latency_samples", 8), progress=False, k=[1, 3, 5, 10, 20], **kw)
 
 
 def step_bench(wd: Path, a) -> None:
-    from kit.bench.runner import bench
+    from kit.bench.stage import bench
 
     bench(wd / "eval_test", {"e5": f"local:{E5}", "bm25": "bm25"}, wd / "report_rerank",
           bench_options(rerankers={"rr": f"local:{wd / 'reranker'}"}, rerank_top=a.top, baseline="e5"))
@@ -220,7 +220,7 @@ def step_ft(wd: Path, a) -> None:
 
 
 def step_ft_eval(wd: Path, a) -> None:
-    from kit.bench.runner import bench
+    from kit.bench.stage import bench
 
     models = {"base": f"local:{E5}", **{n: f"local:{wd / 'models' / n}" for n in VARIANTS}}
     bench(wd / "eval_test", models, wd / "report_ft", bench_options(baseline="base", latency_samples=0))

@@ -7,6 +7,8 @@ Work-directory layout (everything a run makes lives under ``workdir``)::
     data/train.jsonl           split        FlagEmbedding training rows (train documents only)
     data/train_corpus.jsonl    split        the chunks training may see (mining draws negatives from these)
     data/eval/                 split        FlagEmbedding custom-eval layout (held-out questions)
+    data/log_labels.jsonl      logs         judged log questions (kit/questionlog/): edit `label` to correct them
+    data/log_report.json, .md  logs         where the model is weak: worst topics, questions nothing answers
     data/train_hn.jsonl        mine         training rows with hard negatives
     models/finetuned/          train        the fine-tuned model (+ checkpoints while training)
     models/merged-<w>/         merge        LM_Cocktail merges with the base model
@@ -80,6 +82,11 @@ class Workdir:
     def train_hn(self) -> Path: return self.data / "train_hn.jsonl"
     @property
     def train_corpus(self) -> Path: return self.data / "train_corpus.jsonl"
+    # the logs stage (kit/questionlog/): judged log questions, which split reads, and the weak-spot report
+    @property
+    def log_labels(self) -> Path: return self.data / "log_labels.jsonl"
+    @property
+    def log_report(self) -> Path: return self.data / "log_report.json"
     @property
     def finetuned(self) -> Path: return self.root / "models" / "finetuned"
     def merged(self, w: float) -> Path: return self.root / "models" / f"merged-{w:g}"
@@ -297,3 +304,29 @@ class Pipeline:
 
 class PartialFailure(KitError):
     """A stage finished with some of its work failed (exit status 1: run again to retry what failed)."""
+
+
+# --- helpers of the stages' steps (kit/<stage>/step.py) ---------------------------------------------------------
+def summary_of(result) -> dict:
+    """A JSON-able summary of a stage result (dataclass or dict), without bulky lists: what the manifest keeps."""
+    from dataclasses import asdict, is_dataclass
+
+    d = asdict(result) if is_dataclass(result) else dict(result or {})
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Path):
+            v = str(v)
+        if isinstance(v, list) and len(v) > 20:
+            v = v[:20] + [f"... {len(v) - 20} more"]
+        out[k] = v
+    return out
+
+
+def model_reads(p: Pipeline) -> list[Path]:
+    """The base model's folder among a step's reads (a hub id is fingerprinted by name)."""
+    path = Path(p.model)
+    return [path] if path.exists() else []
+
+
+def existing(*paths) -> list[Path]:
+    return [Path(x) for x in paths if x and Path(x).exists()]

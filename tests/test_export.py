@@ -107,7 +107,7 @@ def test_information_retrieval_evaluator_agrees_with_kit_bench(exported, zh_e5_p
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
-    from kit.bench.runner import BenchOptions, bench
+    from kit.bench.stage import BenchOptions, bench
 
     d = json.loads((exported / "out" / "ir-evaluator" / "ir_evaluator.json").read_text(encoding="utf-8"))
     prompts = json.loads((exported / "out" / "sentence-transformers" / "prompts.json").read_text())

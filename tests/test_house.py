@@ -172,3 +172,22 @@ def test_library_code_does_not_print():
 def test_the_print_check_sees_a_print():
     assert _prints(ast.parse('print(f"x", file=sys.stderr)\nclick.echo(m, err=True)\nsys.stderr.write(t)')) == [1, 2, 3]
     assert _prints(ast.parse('self.pprint(x)\nnote(x)\ns = "print(x)"')) == []
+
+
+# One stage shape (README, "Adding a stage"): every stage of `kit run` is a folder kit/<stage>/ with options.py (its
+# section's dataclass), stage.py (the work) and step.py (STEP, its registration); so are the commands that act on a
+# workdir from outside the pipeline.
+STANDALONE = ("drift", "update")
+
+
+def test_every_stage_has_the_same_shape():
+    from kit.stages import REGISTRY
+
+    for stage in REGISTRY:
+        package = stage.run.__module__.rsplit(".", 1)[0]
+        assert stage.run.__module__ == f"{package}.step", f"{stage.name}: registered outside its step.py"
+        folder = KIT / package.split(".", 1)[1]
+        assert {"options.py", "stage.py", "step.py"} <= {p.name for p in folder.iterdir()}, folder
+        assert stage.options.__module__ == f"{package}.options", f"{stage.name}: options outside options.py"
+    for name in STANDALONE:
+        assert {"options.py", "stage.py"} <= {p.name for p in (KIT / name).iterdir()}, name

@@ -327,7 +327,7 @@ def test_train_m3_with_unified_finetuning_keeps_the_trained_heads(m3_base, tmp_p
 def test_bench_adds_the_m3_folders_own_combinations_as_hybrid_rows(m3_base, tmp_path):
     """`kit bench` on a bge-m3 folder: rows "<name> m3 (dense+sparse[+colbert])" ranked by BGEM3FlagModel's own
     scores, with the metrics of the rankings m3_rankings gives, and the heads' index in the row's size."""
-    from kit.bench.runner import BenchOptions, bench
+    from kit.bench.stage import BenchOptions, bench
 
     ev = tmp_path / "eval"
     ev.mkdir()

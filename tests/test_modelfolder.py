@@ -106,7 +106,7 @@ def test_flagembedding_without_the_folders_arguments_is_wrong(e5_bf16):
 
 
 def test_bench_writes_its_results_into_the_card(e5_bf16, tmp_path):
-    from kit.bench.runner import BenchOptions, bench
+    from kit.bench.stage import BenchOptions, bench
 
     card = (e5_bf16 / "README.md").read_text(encoding="utf-8")
     assert "Not measured yet" in card

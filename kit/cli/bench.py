@@ -18,7 +18,7 @@ def bench_cmd(files: BenchFiles, options: BenchOptions):
         --model ada=openai:text-embedding-ada-002 --model ali=dashscope:text-embedding-v3 --model bm25=bm25 \\
         --general ../shared/data/retrieval/cmrc2018/beir
     """
-    from ..bench.runner import bench
+    from ..bench.stage import bench
 
     results = bench(files.eval, options.models, files.output, options)
     for line in results["recommendation"]["text"]:

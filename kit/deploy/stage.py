@@ -80,7 +80,7 @@ def candidate_of(results: dict, options: DeployOptions, files: DeployFiles) -> t
 def run(files: DeployFiles, options: DeployOptions, sections: dict, *, real_eval: bool, progress: bool = True,
         echo=None) -> DeployResult:
     """``sections``: the run's split, mine, train, merge and bench options (the recipe being refitted)."""
-    from ..bench.runner import bench
+    from ..bench.stage import bench
 
     echo = echo or (lambda m: None)
     out = Path(files.out)

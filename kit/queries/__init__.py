@@ -1,9 +1,9 @@
 """queries: questions per chunk, from an LLM (llm.py) or offline generators (offline.py).
 
-generate.py is the stage (corpus.jsonl -> pairs.jsonl); parse.py reads and filters LLM answers;
+stage.py is the stage (corpus.jsonl -> pairs.jsonl); parse.py reads and filters LLM answers;
 cache.py keeps every successful LLM answer on disk.
 """
-from .generate import QueryResult, gen_queries
+from .stage import QueryResult, gen_queries
 from .options import GENERATORS, QueryFiles, QueryOptions
 
 __all__ = ["GENERATORS", "QueryFiles", "QueryOptions", "QueryResult", "gen_queries"]

@@ -92,6 +92,14 @@ def read_questions(path, index: ChunkIndex, answer_overlap: float, report: ReadR
     """Real user questions -> [{"query", "pos_ids"}]; unmatched ones go to ``report`` with file:line."""
     path = Path(path)
     rows_in = _beir_rows(path, report) if path.is_dir() else iter_jsonl(path, report)
+    return match_questions(rows_in, path, index, answer_overlap, report)
+
+
+def match_questions(rows_in, path, index: ChunkIndex, answer_overlap: float,
+                    report: ReadReport) -> tuple[list[dict], int]:
+    """Question rows ``(line, {query|question, chunk_ids|source_ids|answer})`` -> [{"query", "pos_ids"}], problems
+    named ``path:line`` (split from read_questions so that a list handed over in memory -- the question log's
+    labelled questions, kit/questionlog/ -- is matched the same way)."""
     rows, unmatched = [], 0
     for n, o in rows_in:
         q = o.get("query", o.get("question"))

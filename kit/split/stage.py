@@ -29,7 +29,7 @@ from pathlib import Path
 from ..formats import EVAL_INFO, read_corpus, read_pairs, write_corpus, write_eval, write_training_rows  # noqa: F401 (re-exported)
 from ..io import KitError, ReadReport, write_json
 from .options import SplitOptions
-from .questions import ChunkIndex, read_questions
+from .questions import ChunkIndex, match_questions, read_questions
 from .sides import attach_chunks, choose_sides, drop_eval_questions, group_eval, question_pairs, remove_leaks, \
     train_corpus
 
@@ -58,6 +58,9 @@ class SplitResult:
         if leak.get("real_train_questions_sharing_an_eval_passage"):
             lines.append(f"real training questions answered by an eval passage (other questions, same passage): "
                          f"{leak['real_train_questions_sharing_an_eval_passage']}")
+        if s.get("train_log_rows"):
+            lines.append(f"from the question log: {s['train_log_rows']} training rows (labelled log questions "
+                         f"x real_repeat)")
         if s.get("unmatched_eval_queries"):
             lines.append(f"eval questions not matched to any chunk: {s['unmatched_eval_queries']}")
         if self.problems:
@@ -98,7 +101,17 @@ def weigh_real(train_rows: list[dict], opts: SplitOptions) -> list[dict]:
     return [r for i, r in enumerate(train_rows) if r["generator"] == "real" or i in keep]   # in file order
 
 
-def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
+def _extra_pairs(extra: list[dict], source: str, index: ChunkIndex, opts: SplitOptions, report: ReadReport):
+    """Labelled questions handed over as a list -- the question log's, kit/questionlog/: {query, chunk_ids, line}
+    -- as real training pairs (weighed like train_queries: real_repeat, generated_per_real), marked
+    ``origin: log`` so the split's stats can count them."""
+    rows, _ = match_questions(((r.get("line", n), r) for n, r in enumerate(extra, 1)), source, index,
+                              opts.answer_overlap, report)
+    return [{**p, "origin": "log"} for p in question_pairs(rows, index)] * opts.real_repeat
+
+
+def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport, extra: list[dict] | None = None,
+            extra_source: str = "extra questions"):
     chunks = read_corpus(corpus_path, report)
     index = ChunkIndex(chunks)
     pairs, mislabelled = attach_chunks(read_pairs(pairs_path, report), pairs_path, index, report)
@@ -107,6 +120,8 @@ def _inputs(pairs_path, corpus_path, opts: SplitOptions, report: ReadReport):
     if opts.train_queries:
         real_train = question_pairs(_real(opts.train_queries, index, opts, report, "training")[0], index)
         real_train = real_train * opts.real_repeat
+    if extra:
+        real_train += _extra_pairs(extra, extra_source, index, opts, report)
     if not pairs and not real_train:
         raise KitError(f"{pairs_path}: no usable pair" + (f"\n{report.summary()}" if report else ""))
     return chunks, index, pairs + real_train, mislabelled, real_eval, unmatched
@@ -133,7 +148,10 @@ def _stats(opts, mode, pairs, train_rows, queries, qrels, grouped, chunks, kept_
     }
 
 
-def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None) -> SplitResult:
+def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None,
+          extra_questions: list[dict] | None = None, extra_source: str = "extra questions") -> SplitResult:
+    """``extra_questions``: labelled real training questions beside ``train_queries`` ({query, chunk_ids, line};
+    the question log's, kit/questionlog/), named ``extra_source`` in problem lines."""
     opts = options or SplitOptions()
     if not 0 <= opts.eval_ratio < 1:
         raise KitError(f"eval_ratio must be in [0, 1), got {opts.eval_ratio}")
@@ -142,7 +160,8 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
         raise KitError("holdout gold needs eval_queries (real questions); generated questions are split by "
                        "document, never by chunk")
     out_dir, report = Path(out_dir), ReadReport()
-    chunks, index, pairs, mislabelled, real_eval, unmatched = _inputs(pairs_path, corpus_path, opts, report)
+    chunks, index, pairs, mislabelled, real_eval, unmatched = _inputs(pairs_path, corpus_path, opts, report,
+                                                                      extra_questions, extra_source)
     eval_rows, train_rows, eval_docs, warnings = choose_sides(pairs, real_eval, mode, opts.eval_ratio, opts.seed)
     train_rows, dup = drop_eval_questions(train_rows, eval_rows)
     queries, qrels, grouped = group_eval(eval_rows)
@@ -155,6 +174,8 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     problems = [str(e) for e in report.errors] + warnings
     stats = _stats(opts, mode, pairs, train_rows, queries, qrels, grouped, chunks, kept_chunks, eval_docs,
                    mislabelled, leakage, unmatched, dup, problems)
+    if extra_questions is not None:   # the question log's rows among the training rows (after real_repeat)
+        stats["train_log_rows"] = sum(p.get("origin") == "log" for p in train_rows)
     # Eval first, train last: train.jsonl's presence marks a finished split.
     write_eval(eval_dir, chunks, queries, qrels, info={"questions": stats["eval_questions"], "holdout": mode,
                                                        "generators": stats["eval_generators"],
@@ -166,15 +187,17 @@ def split(pairs_path, corpus_path, out_dir, options: SplitOptions | None = None)
     return SplitResult(train_path, eval_dir, stats_path, stats, problems)
 
 
-def split_for_deployment(pairs_path, corpus_path, out_dir, options: SplitOptions) -> dict:
+def split_for_deployment(pairs_path, corpus_path, out_dir, options: SplitOptions,
+                         extra_questions: list[dict] | None = None, extra_source: str = "extra questions") -> dict:
     """Training rows for the model a user deploys once the held-out split has chosen the recipe (kit/deploy/):
     every chunk and every pair, labelled real training questions weighed as in :func:`split`, and the eval questions
     themselves never (dropped by normalised text). Nothing else is held out, so the eval figure of a model trained
     on these rows says how it serves those questions over passages it trained on, not how the recipe generalises
     to unseen passages; the deploy report labels it so. Writes train.jsonl and train_corpus.jsonl (every chunk);
-    returns the counts."""
+    returns the counts. ``extra_questions``: as in :func:`split` (the question log's labelled questions)."""
     out_dir, report = Path(out_dir), ReadReport()
-    chunks, _index, pairs, _mislabelled, real_eval, _unmatched = _inputs(pairs_path, corpus_path, options, report)
+    chunks, _index, pairs, _mislabelled, real_eval, _unmatched = _inputs(pairs_path, corpus_path, options, report,
+                                                                         extra_questions, extra_source)
     if real_eval is None:
         raise KitError("a deployment fit needs the real eval questions (split.eval_queries): with generated ones "
                        "the held-out split is the only honest figure")

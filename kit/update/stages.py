@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 
-from ..bench.runner import BenchOptions
+from ..bench.stage import BenchOptions
 from ..io import KitError, read_json, write_json
 from ..merge import MergeOptions
 from ..mine import MineOptions
@@ -165,7 +165,7 @@ def _merge(c: Context):
 
 def _bench(c: Context):
     def run(p: Pipeline, o: BenchOptions) -> dict:
-        from ..bench.runner import bench
+        from ..bench.stage import bench
 
         o = replace(o, k=sorted({*o.k, 10}), baseline="deployed", models={}, model_settings={}, rerankers={},
                     hybrid=[], general=None, latency_samples=0, max_queries=None, progress=c.progress, labels={},

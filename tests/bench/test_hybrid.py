@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kit.bench.hybrid import WEIGHT_GRID, cross_fitted, folds_of, rrf_ranking, summarise, weighted_rankings
-from kit.bench.runner import BenchOptions, bench
+from kit.bench.stage import BenchOptions, bench
 from kit.formats import load_eval
 from kit.providers import make_provider
 

@@ -316,7 +316,7 @@ def _eval_folder(d: Path) -> Path:
 
 
 def test_bench_models_take_per_model_settings_and_report_true_limits(server, tmp_path):
-    from kit.bench.runner import BenchOptions, bench
+    from kit.bench.stage import BenchOptions, bench
     from kit.options import OptionError, from_section
 
     section = {"models": {"e5": {"spec": "openai:multilingual-e5-small", "base_url": server.url, "batch_size": 5,

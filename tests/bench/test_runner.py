@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from kit.bench.runner import BenchOptions, bench
+from kit.bench.stage import BenchOptions, bench
 from kit.formats import load_eval
 from conftest import CMRC
 

@@ -16,7 +16,7 @@ from kit.queries import QueryOptions, gen_queries
 from kit.queries.llm import PROMPT_VERSION, build_messages, estimate_cost, resolve_settings
 from kit.queries.parse import JunkAnswer, copies_chunk, filter_questions, parse_questions
 
-from .chat_server import ChatServer, prompt_hash
+from helpers.chat_server import ChatServer, prompt_hash
 from .conftest import KIT, paragraph_chunks, read_rows, synthetic_chunks, write_corpus
 
 CHUNK = "建立劳动关系，应当订立书面劳动合同。用人单位自用工之日起即与劳动者建立劳动关系。"

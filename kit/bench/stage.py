@@ -20,7 +20,7 @@ from ..io import KitError, read_json, write_json
 from ..search import top_k
 from ..secrets import redact_obj
 from .latency import measure_latency
-from .options import INCLUDE, BenchFiles, BenchOptions  # noqa: F401 (re-exported: kit.bench.runner.BenchOptions)
+from .options import INCLUDE, BenchFiles, BenchOptions  # noqa: F401 (re-exported: kit.bench.stage.BenchOptions)
 from .metrics import evaluate, per_query, rejection_threshold, run_from_ranking
 from ..logs import note
 
