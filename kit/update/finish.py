@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..formats import read_corpus
-from ..io import ReadReport, file_hash, read_json, write_json
+from ..io import KitError, ReadReport, file_hash, read_json, write_json
 from ..versions.register import count_rows, docs_hash
 from ..versions.store import Store, Version
 
@@ -101,7 +101,29 @@ def finish(p, o, store: Store, c, st: dict, line: str) -> UpdateResult:
     write_json(p.wd.root / "promotion.json", {**verdict, "promoted": v.name if status == "promoted" else None,
                                               "version": v.name, "current": current.name if current else None})
     write_json(u / "update.json", {**st, "status": status})
+    if status == "promoted":
+        reasons += reindex(p, v)
     return UpdateResult(status, u, current.name if current else base.name, v.name, reasons, line)
+
+
+def reindex(p, v: Version) -> list[str]:
+    """A promoted version behind the search too, when the config has an `index:` section: its corpus re-embedded into
+    a new collection, verified, the alias switched (kit/index/). Only a promotion re-indexes; a kept candidate never
+    reaches the store. A failed index leaves the alias where it was and says so; the promotion stands (`kit index
+    CONFIG` retries, `kit rollback` undoes the promotion)."""
+    if not p.configured("index"):
+        return []
+    from ..index import run
+    from ..index.options import IndexFiles
+    from ..index.workdir import pipeline_options
+
+    files = IndexFiles(model=str(v.model), corpus=str(v.material("corpus.jsonl") or p.wd.corpus),
+                       record=str(p.wd.root / "index" / "index.json"), model_source=f"version {v.name}")
+    try:
+        result = run(files, pipeline_options(p, p.options["index"]), progress=False)
+    except KitError as e:
+        return [f"index: {e} (the alias was not switched; `kit index CONFIG` retries)"]
+    return [f"index: {line}" for line in result.summary().splitlines() if line.startswith(("alias", "note"))]
 
 
 def latest_update(root: Path) -> tuple[Path | None, dict]:

@@ -83,10 +83,16 @@ def test_an_update_preps_only_what_changed_keeps_on_a_refusal_and_promotes_and_r
     assert "[train] up to date" in r.stderr and "[gate] running" in r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("verdict: kept v0001; candidate stored as v0002")
     assert current(wd) == "v0001" and read_json(wd / "promotion.json")["promoted"] is None
+    import yaml   # the search behind it: with an `index:` section, only a promotion re-indexes (kit/index/)
+    store = f"faiss://{config.parent / 'store'}"
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    config.write_text(yaml.safe_dump({**cfg, "index": {"name": "laws", "store": store}}, allow_unicode=True))
     r = kit("update", config, "--no-progress")    # promote: auto, nothing to redo: the stored candidate is deployed
     assert r.exit_code == 0, r.output
     assert "[gate] up to date" in r.stderr and not (wd / "versions" / "v0003").exists()
     assert r.stdout.strip().splitlines()[-1] == "verdict: promoted v0002" and current(wd) == "v0002"
+    assert "index: alias laws" in r.stdout, r.stdout
+    assert str(wd / "versions" / "v0002" / "model") in json.dumps(read_json(wd / "index" / "index.json"))
     v2 = read_json(wd / "versions" / "v0002" / "version.json")
     assert v2["parent"] == "v0001" and v2["source"]["kind"] == "update" and v2["eval_sets"] == ["v0001", "v0002"]
     assert v2["training"]["rows"] == len(rows) and v2["recipe"] == {"merge_weight": 0.5}
