@@ -191,3 +191,11 @@ def test_every_stage_has_the_same_shape():
         assert stage.options.__module__ == f"{package}.options", f"{stage.name}: options outside options.py"
     for name in STANDALONE:
         assert {"options.py", "stage.py"} <= {p.name for p in (KIT / name).iterdir()}, name
+
+
+def test_test_modules_outside_packages_have_unique_names():
+    """pytest imports a test module outside a package by its file name: two tests/*/test_x.py clash ("import file
+    mismatch") and the whole run stops at collection."""
+    tests = KIT.parent / "tests"
+    names = [p.name for p in tests.rglob("test_*.py") if not (p.parent / "__init__.py").exists()]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
