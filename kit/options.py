@@ -245,9 +245,20 @@ def to_section(obj) -> dict:
     return {f.name: getattr(obj, f.name) for f in yaml_fields(type(obj))}
 
 
+_CHECKED = "_kit_checked"
+
+
+def _values_key(obj) -> str:
+    return repr([getattr(obj, f.name) for f in fields(obj)])
+
+
 def validated(obj, where: str):
-    """Re-check an options object built in code (types and ranges), so a bad value from any caller is one
-    clear line rather than a traceback deep inside a stage."""
+    """Check an options object (types and ranges), so a bad value from any caller is one clear line rather than a
+    traceback deep inside a stage. Checked once: the object remembers the values it was checked with, so a stage
+    entry point re-validating what the CLI or the pipeline already checked costs nothing, while an object changed
+    since (or built in code) is checked again."""
+    if getattr(obj, _CHECKED, None) == _values_key(obj):
+        return obj
     hints = type_hints(type(obj))
     problems = []
     for f in fields(obj):
@@ -261,6 +272,7 @@ def validated(obj, where: str):
         object.__setattr__(obj, f.name, v)
     if problems:
         raise OptionError(problems)
+    object.__setattr__(obj, _CHECKED, _values_key(obj))
     return obj
 
 

@@ -152,3 +152,23 @@ def test_kit_run_and_a_commands_config_read_paths_and_the_model_alike(tmp_path, 
     opts, model = _config_section(str(cfg_path), "mine", MineOptions)
     assert model == p.model == str(tmp_path / "here" / "local-model")          # found from the current directory
     assert opts.cache_path == p.options["mine"].cache_path == str(tmp_path / "cfg" / "cache" / "e.sqlite")
+
+
+def test_options_are_checked_once_and_again_when_changed():
+    """validated() at the boundary; a stage entry point validating again costs nothing unless a value changed."""
+    from kit.mine import MineOptions
+    from kit.options import validated
+
+    o = validated(MineOptions(range="2-40"), "mine")
+    calls = []
+    import kit.options as ko
+    real = ko._check
+    ko._check = lambda *a: calls.append(a) or real(*a)
+    try:
+        validated(o, "mine")
+        assert calls == []                       # same values: not checked twice
+        o.range = "40-2"
+        with pytest.raises(OptionError, match="mine.range"):
+            validated(o, "mine")                 # changed since: checked again
+    finally:
+        ko._check = real
