@@ -51,6 +51,10 @@ TOP_LEVEL = {"workdir": "Folder of the run (relative to the config file).",
                               "counts as done (default 0: any failure leaves it to be retried).",
              # read by `kit drift CONFIG` (kit/drift/options.py), not a stage of `kit run`
              "drift": "Settings of kit drift (kit/drift/options.py): thresholds, samples, permutations.",
+             # read by every stage that encodes a corpus (kit/encode/options.py) and that searches one (kit/search.py)
+             "encode": "How corpora are encoded (kit/encode/options.py): engine local|torchrun|ray, workers, "
+                       "shard_size, shard_dir, torchrun nodes, ray_address.",
+             "search": "Index past exact_max (kit/search.py): ann, ef_search, nlist, nprobe, recall_sample, gpu.",
              # read by `kit update CONFIG` (kit/update/options.py)
              "update": "Settings of kit update (kit/update/options.py): replay share, the promotion gate, the start "
                        "model."}

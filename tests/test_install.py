@@ -42,8 +42,19 @@ def kit_imports() -> set[str]:
     return {m for m in mods if m not in sys.stdlib_module_names and m != "kit"}
 
 
+def optional_extras() -> dict[str, Requirement]:
+    """The extras a user installs for an optional engine (``pip install kit[ray]``); `test` is not one."""
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg", encoding="utf-8")
+    extras = cfg["options.extras_require"] if cfg.has_section("options.extras_require") else {}
+    reqs = [Requirement(line) for name, block in extras.items() if name != "test"
+            for line in block.strip().splitlines() if line.strip() and not line.strip().startswith("#")]
+    return {canonicalize_name(r.name): r for r in reqs}
+
+
 def test_every_import_of_the_kit_is_declared():
-    declared = set(install_requires())
+    """In install_requires, or in an optional engine's extra (imported lazily, with a one-line error without it)."""
+    declared = set(install_requires()) | set(optional_extras())
     dists = md.packages_distributions()
     missing = {m: dists.get(m) for m in kit_imports()
                if not {canonicalize_name(d) for d in dists.get(m, [m])} & declared}

@@ -15,8 +15,10 @@ until it has enough or the whole corpus was ranked; such rows are counted (``row
 short are counted (``rows_short``) and keep what they have; a row with no negative at all is not written
 (FlagEmbedding cannot train on it) and is counted.
 
-Speed: every unique text is embedded once through :class:`kit.embed.LocalEncoder` (disk cache keyed by the
-weights' fingerprint, length-sorted batches, bf16 on CPUs that have it); search is :mod:`kit.search`.
+Speed: every unique text is embedded once through the encoding layer (:mod:`kit.encode`: engine local, torchrun or
+ray, vectors in shard files; :class:`kit.embed.LocalEncoder`'s disk cache keyed by the weights' fingerprint,
+length-sorted batches, bf16 on CPUs that have it); search is :mod:`kit.search` (exact, or an approximate index whose
+recall of the exact window is measured). Memory: corpus and rows are read as streams (:mod:`kit.mine.corpus`).
 """
 from __future__ import annotations
 
@@ -26,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import read_corpus, read_training_rows, write_training_rows
-from ..io import KitError, ReadReport, write_json
+from ..formats import check_training_row, write_training_rows
+from ..io import KitError, ReadReport, iter_jsonl, write_json
 from ..options import validated
-from ..search import build_index, search
+from ..search import RECALL_TARGET, SearchOptions, build_index, measure_recall, recall_advice, search
 from .corpus import MiningCorpus
 from .filters import FILTERS, Counts, RowSampler, row_context
 from .options import MineOptions
@@ -49,11 +51,26 @@ class MineResult:
         return format_stats(self.stats)
 
 
+class RowStream:
+    """The training rows, re-read from the file each time they are walked (``(line, row)`` pairs, bad lines
+    skipped: the first pass reported them); ``len`` is the number of usable rows."""
+
+    def __init__(self, path, count: int):
+        self.path, self.count = path, count
+
+    def __iter__(self):
+        return iter_jsonl(self.path, ReadReport(), check_training_row)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class Inputs:
     corpus: MiningCorpus
-    rows: list[tuple[int, dict]]
-    pos_ids: list[list[str]]
+    rows: RowStream
+    queries: list[str]            # unique queries, in first-seen order
+    extra: list[str]              # positives that are not corpus texts, in first-seen order
     bad_rows: ReadReport
     corpus_report: ReadReport
     notes: ReadReport
@@ -61,12 +78,17 @@ class Inputs:
 
 @dataclass
 class Vectors:
-    corpus: np.ndarray            # one per unique corpus text
+    corpus: object                # one per unique corpus text: shard files (kit.encode.ShardedVectors)
     extra: dict[str, np.ndarray]  # positives that are not corpus texts
     queries: np.ndarray           # one per unique query
     query_index: dict[str, int]
     stats: dict
     encoder: object
+    encoded: list = field(default_factory=list)   # kit.encode.Encoded handles, released by cleanup()
+
+    def cleanup(self) -> None:
+        for e in self.encoded:
+            e.cleanup()
 
 
 def parse_range(r: str) -> tuple[int, int]:
@@ -80,45 +102,78 @@ def parse_range(r: str) -> tuple[int, int]:
 
 
 def read_inputs(train_path, corpus_path) -> Inputs:
+    """Corpus and training rows read as streams: what stays in memory is the corpus' compact bookkeeping
+    (kit/mine/corpus.py), the unique queries and the positives that are not corpus texts."""
     corpus_report, bad_rows, notes = ReadReport(), ReadReport(), ReadReport()
-    corpus = MiningCorpus(read_corpus(corpus_path, corpus_report))
-    rows = read_training_rows(train_path, bad_rows)
-    if not rows:
+    corpus = MiningCorpus.read(corpus_path, corpus_report)
+    queries: dict[str, None] = {}
+    extra: dict[str, None] = {}
+    count = 0
+    for n, r in iter_jsonl(train_path, bad_rows, check_training_row):
+        count += 1
+        queries.setdefault(r["query"], None)
+        for t in r["pos"]:
+            if t not in corpus.u_of_text:
+                extra.setdefault(t, None)
+        corpus.positive_ids(r, lambda msg, n=n: notes.add(train_path, n, msg))   # its notes, in row order
+    if not count:
         raise KitError(f"{train_path}: no usable training row" + (f"\n{bad_rows.summary()}" if bad_rows else ""))
-    pos_ids = [corpus.positive_ids(r, lambda msg, n=n: notes.add(train_path, n, msg)) for n, r in rows]
-    return Inputs(corpus, rows, pos_ids, bad_rows, corpus_report, notes)
+    return Inputs(corpus, RowStream(train_path, count), list(queries), list(extra), bad_rows, corpus_report, notes)
 
 
-def embed(inp: Inputs, opts: MineOptions) -> Vectors:
-    """Every unique text once (the cache spares what an earlier run embedded)."""
+def embed(inp: Inputs, opts: MineOptions, encode_options=None) -> Vectors:
+    """Every unique text once, through the encoding layer (kit/encode: engine local, torchrun or ray; vectors in
+    shard files; the cache spares what an earlier run embedded)."""
+    import itertools
+
     from ..embed import EmbeddingCache, LocalEncoder
+    from ..encode import encode_texts
 
     cache = EmbeddingCache(opts.cache_path) if opts.cache_path else None
     encoder = LocalEncoder(opts.model, precision=opts.precision, batch_size=opts.batch_size,
                            max_length=opts.max_length, cache=cache, progress=opts.progress)
-    queries = list(dict.fromkeys(r["query"] for _, r in inp.rows))
-    extra = list(dict.fromkeys(t for _, r in inp.rows for t in r["pos"] if t not in inp.corpus.u_of_text))
-    p = encoder.encode_passages(inp.corpus.texts + extra, desc="embedding corpus")
-    p_stats = dict(encoder.last_stats)
-    q = encoder.encode_queries(queries, desc="embedding queries")
     n = len(inp.corpus.texts)
-    return Vectors(corpus=p[:n], extra={t: p[n + i] for i, t in enumerate(extra)}, queries=q,
-                   query_index={t: i for i, t in enumerate(queries)},
-                   stats={"passages": p_stats, "queries": dict(encoder.last_stats)}, encoder=encoder)
+    p = encode_texts(lambda: itertools.chain(inp.corpus.texts, inp.extra), encoder=encoder, kind="passage",
+                     options=encode_options, desc="embedding corpus")
+    try:
+        q = encode_texts(inp.queries, encoder=encoder, kind="query", options=encode_options,
+                         desc="embedding queries")
+        qv = q.vectors.to_array()
+        q.cleanup()
+    except BaseException:
+        p.cleanup()
+        raise
+    return Vectors(corpus=p.vectors.head(n), extra={t: p.vectors[n + i] for i, t in enumerate(inp.extra)},
+                   queries=qv, query_index={t: i for i, t in enumerate(inp.queries)},
+                   stats={"passages": dict(p.stats), "queries": dict(q.stats)}, encoder=encoder, encoded=[p])
 
 
-def rank(vec: Vectors, last: int, exact_max: int):
-    """The candidates: each unique query's top ``last`` unique corpus texts."""
+def rank(vec: Vectors, last: int, exact_max: int, search_options: SearchOptions | None = None, first: int = 1):
+    """The candidates: each unique query's top ``last`` unique corpus texts; with an approximate index, its
+    recall of the exact window measured on a sample of the queries (and a warning with settings when short)."""
+    o = search_options or SearchOptions()
     k = min(last, len(vec.corpus))
-    index, kind = build_index(vec.corpus, exact_max)
+    index, kind = build_index(vec.corpus, exact_max, o)
     scores, ids = search(index, vec.queries, k)
-    return index, kind, scores, ids
+    scores = np.where(ids >= 0, scores, -np.inf)   # an IVF may return fewer than k: faiss pads with -FLT_MAX
+    recall = None
+    if not index.exact and o.recall_sample > 0:
+        recall, ref = measure_recall(index, vec.corpus, vec.queries, k, (first, last), o.recall_sample)
+        advice = recall_advice(index, vec.corpus, vec.queries, k, (first, last), recall, ref, o.recall_sample)
+        recall.update(target=RECALL_TARGET, ok=advice["ok"])
+        if not advice["ok"]:
+            recall.update(suggest=advice["suggest"], suggest_reaches=advice.get("reaches"))
+        note(f"[kit] {index.kind}: recovers {recall['window_recall']:.3f} of the exact {recall['window']} window "
+             f"(recall@{recall['k']} {recall['recall_at_k']:.3f}) on {recall['queries']} sampled queries"
+             + ("" if advice["ok"] else f"\nwarning: below {RECALL_TARGET}: {advice['message']}"))
+    return index, kind, scores, ids, recall
 
 
 @dataclass
 class RowTally:
     pos_scores: list[float] = field(default_factory=list)
     neg_scores: list[float] = field(default_factory=list)
+    neg_counts: list[int] = field(default_factory=list)   # negatives of each row written
     pos_rank1: int = 0
     widened: int = 0
     short: int = 0
@@ -165,18 +220,19 @@ def _output_row(row: dict, pos_ids: list[str], negs: list[tuple[int, float]], co
 
 
 def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Counts, tally: RowTally,
-              train_path) -> list[dict]:
+              train_path):
+    """The output rows, one at a time as the training rows stream by (a generator: the writer consumes it)."""
     from tqdm.auto import tqdm
 
     first, last = parse_range(opts.range)
-    index, _, all_scores, all_ids = ranked
+    index, _, all_scores, all_ids = ranked[:4]
     k, n_corpus = all_ids.shape[1], len(inp.corpus.texts)
     pos_vec = (lambda t: vec.corpus[inp.corpus.u_of_text[t]] if t in inp.corpus.u_of_text else vec.extra[t])
     tally.spread = score_spread(all_scores[:, first - 1:k])
-    out_rows = []
-    for ri, (n, r) in enumerate(tqdm(inp.rows, desc="mining", unit="row", disable=not opts.progress or None)):
+    for n, r in tqdm(inp.rows, desc="mining", unit="row", total=len(inp.rows), disable=not opts.progress or None):
+        pos_ids = inp.corpus.positive_ids(r, lambda msg: None)   # (read_inputs recorded its notes)
         qi = vec.query_index[r["query"]]
-        ctx = row_context(inp.corpus, r, inp.pos_ids[ri], vec.queries[qi], pos_vec, opts, tally.spread)
+        ctx = row_context(inp.corpus, r, pos_ids, vec.queries[qi], pos_vec, opts, tally.spread)
         tally.pos_scores += ctx.pos_scores
         tally.pos_rank1 += int(all_ids[qi, 0] in ctx.positives)
         sampler = RowSampler(inp.corpus, ctx, opts, counts, r, want=pool_size(opts))
@@ -191,28 +247,28 @@ def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Coun
             continue
         negs = sampler.negatives()
         tally.neg_scores += [s for _, s in negs]
-        out = _output_row(r, inp.pos_ids[ri], negs, inp.corpus, opts.keep_existing)
+        out = _output_row(r, pos_ids, negs, inp.corpus, opts.keep_existing)
         if not out["neg"]:
             tally.empty += 1
             inp.notes.add(train_path, n, "no negative left after filtering (row not written)")
             continue
-        out_rows.append(out)
-    return out_rows
+        tally.neg_counts.append(len(out["neg"]))
+        yield out
 
 
 def collect_stats(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Counts, tally: RowTally,
-                  out_rows: list[dict], output_path: Path, timings: dict) -> dict:
+                  neg_counts: list[int], output_path: Path, timings: dict) -> dict:
     first, last = parse_range(opts.range)
     n_rows = len(inp.rows)
     return {
         "output": str(output_path),
-        "model": vec.encoder.spec.name_or_path, "precision": vec.encoder.precision,
-        "rows_read": n_rows + len(inp.bad_rows.errors), "rows_mined": n_rows, "rows_written": len(out_rows),
+        "model": vec.encoder.spec.name_or_path, "precision": vec.stats["passages"].get("precision"),
+        "rows_read": n_rows + len(inp.bad_rows.errors), "rows_mined": n_rows, "rows_written": len(neg_counts),
         "rows_bad": len(inp.bad_rows.errors), "corpus_lines_bad": len(inp.corpus_report.errors),
         "rows_widened": tally.widened, "rows_short_of_negatives": tally.short,
         "rows_without_negatives": tally.empty, "rows_dropped_short": tally.dropped_short,
         "negatives_requested": opts.negatives,
-        "negatives_per_row": percentiles(len(o["neg"]) for o in out_rows),
+        "negatives_per_row": percentiles(neg_counts),
         "positive_scores": percentiles(tally.pos_scores),
         "negative_scores": percentiles(tally.neg_scores),
         "positive_at_rank1": round(tally.pos_rank1 / n_rows, 4),
@@ -222,8 +278,9 @@ def collect_stats(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: 
                    "share_in_window": round(counts.in_window / max(1, counts.in_window + counts.widened), 4)},
         "score_spread": round(tally.spread, 4),
         "filters_dropped": {f: counts.dropped.get(f, 0) for f in FILTERS},
-        "index": {"type": ranked[1], "unique_chunks": len(inp.corpus.texts), "chunks": len(inp.corpus.u_of_id)},
-        "embedding": {**vec.stats, "namespace": vec.encoder.namespace},
+        "index": {"type": ranked[1], "unique_chunks": len(inp.corpus.texts), "chunks": len(inp.corpus.u_of_id),
+                  **({"recall": ranked[4]} if ranked[4] else {})},
+        "embedding": {**vec.stats, "namespace": vec.stats["passages"].get("namespace")},
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "problems": [str(e) for e in inp.bad_rows.errors + inp.notes.errors + inp.corpus_report.errors],
         "options": asdict(opts),
@@ -237,8 +294,26 @@ def _timed(timings: dict, name: str, fn, *args):
     return out
 
 
-def mine(train_path, corpus_path, output_path, options: MineOptions | None = None) -> MineResult:
-    """Mine hard negatives for every row of ``train_path``; write ``output_path`` and its stats beside it."""
+def _mine_and_write(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Counts, tally: RowTally,
+                    train_path, output_path: Path, timings: dict) -> tuple[list[int], dict | None]:
+    """Rows stream from the training file to the output (filter_sample includes the writing); with a reranker
+    they are held for its batched pass first."""
+    rows = mine_rows(inp, vec, ranked, opts, counts, tally, train_path)
+    if not opts.reranker:
+        _timed(timings, "filter_sample", write_training_rows, output_path, rows)
+        return tally.neg_counts, None
+    out_rows = _timed(timings, "filter_sample", list, rows)
+    # false negatives out, teacher scores in (kit/mine/rerank.py)
+    out_rows, rr_stats = _timed(timings, "rerank", rerank_step, inp, out_rows, opts, counts, tally)
+    _timed(timings, "write", write_training_rows, output_path, out_rows)
+    return [len(o["neg"]) for o in out_rows], rr_stats
+
+
+def mine(train_path, corpus_path, output_path, options: MineOptions | None = None, encode_options=None,
+         search_options: SearchOptions | None = None) -> MineResult:
+    """Mine hard negatives for every row of ``train_path``; write ``output_path`` and its stats beside it.
+    ``encode_options`` (kit.encode.EncodeOptions) say how the texts are encoded, ``search_options`` which index
+    searches them past ``exact_max``."""
     opts = validated(options or MineOptions(), "mine")
     if not opts.model:
         raise KitError("mine needs a model (hub id or local folder)")
@@ -247,15 +322,19 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     inp = _timed(timings, "read", read_inputs, train_path, corpus_path)
-    vec = _timed(timings, "embed", embed, inp, opts)
-    ranked = _timed(timings, "search", rank, vec, last, opts.exact_max)
-    counts, tally = Counts(), RowTally()
-    out_rows = _timed(timings, "filter_sample", mine_rows, inp, vec, ranked, opts, counts, tally, train_path)
-    if opts.reranker:   # false negatives out, teacher scores in (kit/mine/rerank.py)
-        out_rows, rr_stats = _timed(timings, "rerank", rerank_step, inp, out_rows, opts, counts, tally)
-    _timed(timings, "write", write_training_rows, output_path, out_rows)
+    vec = None
+    try:
+        vec = _timed(timings, "embed", embed, inp, opts, encode_options)
+        ranked = _timed(timings, "search", rank, vec, last, opts.exact_max, search_options, first)
+        counts, tally = Counts(), RowTally()
+        neg_counts, rr_stats = _mine_and_write(inp, vec, ranked, opts, counts, tally, train_path, output_path,
+                                               timings)
+    finally:
+        if vec is not None:
+            vec.cleanup()
+        inp.corpus.close()
     timings["total"] = time.perf_counter() - t_start
-    stats = collect_stats(inp, vec, ranked, opts, counts, tally, out_rows, output_path, timings)
+    stats = collect_stats(inp, vec, ranked, opts, counts, tally, neg_counts, output_path, timings)
     if opts.reranker:
         stats["reranker"] = rr_stats
     stats_path = output_path.with_name(output_path.stem + ".stats.json")

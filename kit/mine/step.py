@@ -13,13 +13,24 @@ def mine_options(p: Pipeline, o: MineOptions) -> MineOptions:
     return o if o.model else replace(o, model=p.model)
 
 
+def scale_options(p: Pipeline) -> tuple:
+    """The config's top-level `encode:` and `search:` sections (kit/encode/options.py, kit/search.py): how every stage
+    that encodes a corpus runs (local, torchrun, Ray) and which index it searches past exact_max."""
+    from ..encode.options import EncodeOptions
+    from ..options import from_section
+    from ..search import SearchOptions
+
+    return (from_section(EncodeOptions, p.cfg.get("encode"), f"{p.config_path}: encode", resolve_path=p.resolve_path),
+            from_section(SearchOptions, p.cfg.get("search"), f"{p.config_path}: search"))
+
+
 def _run_mine(p: Pipeline, o: MineOptions) -> dict:
     """Negatives come from the chunks training may see (split's train_corpus.jsonl), and the leakage check
     runs again on what was mined: no eval passage among the negatives."""
     from ..mine import mine
     from ..split import training_leakage
 
-    summary = summary_of(mine(p.wd.train, p.wd.train_corpus, p.wd.train_hn, mine_options(p, o)))
+    summary = summary_of(mine(p.wd.train, p.wd.train_corpus, p.wd.train_hn, mine_options(p, o), *scale_options(p)))
     summary["leakage"] = training_leakage(p.wd.train_hn, p.wd.eval, p.wd.train_corpus)
     leaks = {k: v for k, v in summary["leakage"].items() if k != "rows_checked" and v}
     if leaks:
