@@ -7,7 +7,7 @@ def _pct(x) -> str:
 
 
 def _topics(topics: list[dict]) -> list[str]:
-    lines = ["| topic (its words) | questions | asked | no answer among the candidates | mean top-1 | e.g. |",
+    lines = ["| topic (its words) | questions | asked | no answer the judge could confirm | mean top-1 | e.g. |",
              "|---|---|---|---|---|---|"]
     for t in topics:
         example = (t["examples"] or [""])[0].replace("|", "/")
@@ -23,7 +23,7 @@ def markdown(rep: dict) -> str:
              f"({s['asked']} asks in all). Judge: {rep['judge']} (threshold {rep['threshold']:g}).", "",
              f"- labelled (join training as real questions): {s['labelled']} ({s['by_click']} decided by a click, "
              f"{s['human']} by a person)",
-             f"- no answer among the candidates: {s['no_answer']}",
+             f"- no answer the judge could confirm among the candidates: {s['no_answer']}",
              f"- eval questions (never train): {s['eval_questions']}",
              f"- judge failed (retried on the next run): {s['failed']}",
              f"- personal data masked: {', '.join(f'{k} {v}' for k, v in s['masked'].items()) or 'none found'}",
