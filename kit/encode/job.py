@@ -113,3 +113,21 @@ def digest_and_count(stream: Iterable[str]) -> tuple[str, int]:
             yield t
     d = texts_digest(counted())
     return d, n
+
+
+def shards_to_encode(stream: Iterable[str], shard_size: int, shards, stats: dict) -> Iterator[tuple[int, list[str], str]]:
+    """(shard number, texts, their digest) of each shard still to encode; a shard already written for the same texts
+    is counted in ``stats`` as reused and skipped, one written for other texts (or damaged) is said and redone. The
+    one walk over the shards every engine makes."""
+    from ..logs import note
+
+    for i, texts in iter_shard_texts(stream, shard_size):
+        sha = texts_digest(texts)
+        why = shards.problem(i, sha)
+        if why is None:
+            stats["shards_reused"] += 1
+            add_stats(stats, {"unique": len(texts), "cached": len(texts)})
+            continue
+        if why != "missing":
+            note(f"[kit] {shards.root}: shard {i} {why}: encoding it again")
+        yield i, texts, sha

@@ -19,9 +19,9 @@ import numpy as np
 
 from ..io import KitError
 from ..logs import note
-from .job import EncodeJob, add_stats, instructed, iter_shard_texts
+from .job import EncodeJob, add_stats, instructed, shards_to_encode
 from .options import EncodeOptions
-from .shards import ShardDir, texts_digest
+from .shards import ShardDir
 
 _STARTED_HERE = False
 
@@ -156,15 +156,7 @@ def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, en
 
     try:
         window = []
-        for i, texts in iter_shard_texts(stream(), job.shard_size):
-            sha = texts_digest(texts)
-            why = shards.problem(i, sha)
-            if why is None:
-                stats["shards_reused"] += 1
-                add_stats(stats, {"unique": len(texts), "cached": len(texts)})
-                continue
-            if why != "missing":
-                note(f"[kit] {shards.root}: shard {i} {why}: encoding it again")
+        for i, texts, sha in shards_to_encode(stream(), job.shard_size, shards, stats):
             prefixed = instructed(encoder.spec, job.kind, texts)
             unique = list(dict.fromkeys(prefixed))
             have = cache.get_many(ns, unique) if cache is not None else {}

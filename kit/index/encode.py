@@ -4,15 +4,13 @@ sparse lexical weights and ColBERT vectors through FlagEmbedding's ``BGEM3FlagMo
 file under their own namespaces, so that a resumed run embeds no chunk twice."""
 from __future__ import annotations
 
-import contextlib
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..embed import EmbeddingCache, LocalEncoder
 from ..io import stable_hash
-from ..providers.m3 import is_m3_folder
+from ..providers.m3 import flag_progress_bars, is_m3_folder
 
 
 def sparse_to_array(weights: dict) -> np.ndarray:
@@ -24,21 +22,6 @@ def sparse_to_array(weights: dict) -> np.ndarray:
 def array_to_sparse(row: np.ndarray) -> dict[int, float]:
     n = len(row) // 2
     return {int(i): float(w) for i, w in zip(row[:n], row[n:]) if w > 0}
-
-
-@contextlib.contextmanager
-def quiet_flagembedding():
-    """FlagEmbedding draws its own progress bars on every encode call ("pre tokenize", "Inference Embeddings");
-    the index has one bar of its own (tqdm reads TQDM_DISABLE only when imported, hence the swap)."""
-    import tqdm
-    from FlagEmbedding.inference.embedder.encoder_only import m3 as flag_m3
-
-    saved = flag_m3.tqdm, flag_m3.trange
-    flag_m3.tqdm, flag_m3.trange = partial(tqdm.tqdm, disable=True), partial(tqdm.trange, disable=True)
-    try:
-        yield
-    finally:
-        flag_m3.tqdm, flag_m3.trange = saved
 
 
 class ChunkEncoder:
@@ -94,7 +77,7 @@ class ChunkEncoder:
         todo = [t for t in dict.fromkeys(texts) if any(t not in have[k] for k in kinds)]
         if todo:
             model = self._load_m3()
-            with quiet_flagembedding():
+            with flag_progress_bars(False):   # the index draws one bar of its own
                 got = model.encode_corpus(todo, batch_size=self.batch_size, max_length=self.dense.max_length,
                                           return_dense=False, return_sparse=self.sparse,
                                           return_colbert_vecs=self.colbert)

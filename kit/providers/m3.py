@@ -62,7 +62,7 @@ def m3_rankings(folder: str, queries: list[str], corpus: list[str], depth: int, 
     if not queries or not corpus:
         return {key: (np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)) for key in KEYS}
     model = _load(folder, batch_size, max_length)
-    with _bars(progress):
+    with flag_progress_bars(progress):
         q = model.encode_queries(list(queries), batch_size=batch_size, max_length=max_length, return_dense=True,
                                  return_sparse=True, return_colbert_vecs=True)
         p = _encode_corpus(model, list(corpus), batch_size, max_length, progress)
@@ -88,7 +88,7 @@ def _load(folder: str, batch_size: int, max_length: int):
 
 
 @contextlib.contextmanager
-def _bars(progress: bool):
+def flag_progress_bars(progress: bool):
     """FlagEmbedding draws its own progress bars on every encode call of more than one batch; with
     ``progress=False`` it gets a tqdm that draws nothing (tqdm reads TQDM_DISABLE only when imported)."""
     if progress:
