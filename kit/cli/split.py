@@ -18,7 +18,18 @@ def split_cmd(files: SplitFiles, options: SplitOptions):
     Examples:
       kit split work/pairs.jsonl --corpus work/corpus.jsonl -o work/data
       kit split work/pairs.jsonl --corpus work/corpus.jsonl -o work/data --eval-queries real_questions.jsonl
+      kit split work/pairs.jsonl --corpus work/corpus.jsonl -o work/data --log-labels work/data/log_labels.jsonl
     """
     from ..split import split
 
-    click.echo(split(files.pairs, files.corpus, files.output, options).summary())
+    extra = None
+    if files.log_labels:   # kit logs' labelled questions (kit/questionlog/)
+        from ..io import ReadReport
+        from ..questionlog import training_questions
+
+        report = ReadReport()
+        extra = training_questions(files.log_labels, report)
+        for e in report.errors[:20]:
+            click.echo(str(e), err=True)
+    click.echo(split(files.pairs, files.corpus, files.output, options, extra_questions=extra,
+                     extra_source=files.log_labels or "extra questions").summary())

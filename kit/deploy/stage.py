@@ -38,6 +38,7 @@ class DeployFiles:
     merged: dict          # {row name: merge weight} of the held-out run's merged models
     finetuned: Path       # the held-out run's fine-tuned model
     out: Path             # WORKDIR/deploy
+    log_labels: Path | None = None   # the question log's labels (kit/questionlog/): they train the refit as in split
 
 
 @dataclass
@@ -121,8 +122,16 @@ def fit(files: DeployFiles, sections: dict, weight: float | None, out: Path, ste
 
     data = out / DATA
     if not (data / "train.jsonl").exists():
-        counts = split_for_deployment(files.pairs, files.corpus, data, sections["split"])
-        echo(f"[deploy] {counts['train_pairs']} pairs over all {counts['corpus_chunks']} chunks "
+        extra = None
+        if files.log_labels is not None:   # the held-out run trained on them: so does the refit of its recipe
+            from ..io import ReadReport
+            from ..questionlog import training_questions
+
+            extra = training_questions(files.log_labels, ReadReport())   # bad rows: split's step named them
+        counts = split_for_deployment(files.pairs, files.corpus, data, sections["split"], extra_questions=extra,
+                                      extra_source=str(files.log_labels))
+        logged = f", {len(extra)} labelled log questions" if extra is not None else ""
+        echo(f"[deploy] {counts['train_pairs']} pairs over all {counts['corpus_chunks']} chunks{logged} "
              f"({counts['eval_questions_dropped_from_training']} eval questions dropped from training)")
         steps.append("split")
     rows = data / "train.jsonl"

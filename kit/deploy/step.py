@@ -14,7 +14,7 @@ def deploy_files(p: Pipeline) -> DeployFiles:
     merged = {} if not p.configured("merge") or m.auto else {f"merged-{w:g}": w for w in m.weights}
     return DeployFiles(model=p.model, pairs=p.wd.pairs, corpus=p.wd.corpus, eval=p.wd.eval,
                        results=p.wd.report / "results.json", merged=merged, finetuned=p.wd.finetuned,
-                       out=p.wd.root / "deploy")
+                       out=p.wd.root / "deploy", log_labels=p.wd.log_labels if p.configured("logs") else None)
 
 
 def _run_deploy(p: Pipeline, o: DeployOptions) -> dict:
@@ -31,6 +31,7 @@ def _run_deploy(p: Pipeline, o: DeployOptions) -> dict:
 
 STEP = (Stage("deploy", DeployOptions, _run_deploy, lambda p, o: [p.wd.root / "deploy"],
                reads=lambda p, o: [p.wd.report / "results.json", p.wd.pairs, p.wd.corpus, p.wd.eval] + model_reads(p)
-               + existing(p.options["split"].train_queries),
+               + existing(p.options["split"].train_queries)
+               + ([p.wd.log_labels] if p.configured("logs") else []),   # a corrected label re-fits the deployed model
                enabled=lambda p: p.configured("train") and "bench" in p.cfg,
                help="the report's pick refitted on every chunk -> deploy/"))

@@ -5,8 +5,8 @@ options.py (the section), reader.py + privacy.py (read and mask), merge.py (dupl
 candidates.py (model + BM25), judges.py (offline judge, clicks), llm_judge.py (LLM judge), labels.py
 (log_labels.jsonl, corrections), weak_spots.py + report.py (the report), stage.py (:func:`run`).
 """
-from .labels import training_questions
+from .labels import log_questions, training_questions
 from .options import JUDGES, LogFiles, LogOptions
 from .stage import LogResult, run
 
-__all__ = ["JUDGES", "LogFiles", "LogOptions", "LogResult", "run", "training_questions"]
+__all__ = ["JUDGES", "LogFiles", "LogOptions", "LogResult", "run", "log_questions", "training_questions"]

@@ -107,3 +107,17 @@ def training_questions(path, report: ReadReport | None = None) -> list[dict]:
         if label and row.get("status") != "eval_question":
             out.append({"query": q, "chunk_ids": [str(i) for i in label], "line": n})
     return out
+
+
+def log_questions(p, where: str) -> list[dict] | None:
+    """The workdir's labelled log questions for a step that trains (split, deploy's refit): None when the config
+    has no ``logs:`` section; a bad row is one ``file:line`` note and the rest goes on."""
+    if not p.configured("logs"):
+        return None
+    from ..logs import note
+
+    report = ReadReport()
+    out = training_questions(p.wd.log_labels, report)
+    for e in report.errors[:20]:
+        note(f"[{where}] {e}")
+    return out

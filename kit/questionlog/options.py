@@ -37,7 +37,7 @@ def _positive(v) -> str | None:
 class LogOptions:
     """The ``logs:`` section; field names equal its keys."""
 
-    path: str | list[str] | None = option(None, path=True, help="The question log: JSONL or CSV files (or folders "
+    path: str | list[str] | None = option(None, path=True, flag="log", help="The question log: JSONL or CSV files (or folders "
                                           "of them), one question a row, with a clicked/accepted passage id or text, "
                                           "a timestamp and a count where present. UTF-8, else GB18030.")
     judge: str = option("offline", choices=JUDGES, help="Who decides which candidate passages answer a logged "
@@ -77,7 +77,7 @@ class LogOptions:
     preset: str | None = option(None, choices=("openai", "dashscope", "deepseek"),
                                 help="LLM judge: known endpoint (base URL, key variable, default model).")
     base_url: str | None = option(None, help="LLM judge: any OpenAI-compatible endpoint.")
-    model: str | None = option(None, help="LLM judge: chat model (default: the preset's).")
+    model: str | None = option(None, flag="judge-model", help="LLM judge: chat model (default: the preset's).")
     api_key_env: str | None = option(None, help="LLM judge: environment variable holding the API key (the key itself "
                                      "is never accepted).")
     concurrency: int = option(8, check=_positive, help="LLM judge: requests in flight.")

@@ -63,3 +63,6 @@ class SplitFiles:
     output: str = option(yaml=False, required=True, short="o",
                          help="DATA_DIR: train.jsonl, train_corpus.jsonl, eval/ and split_stats.json are written "
                               "here.")
+    log_labels: str | None = option(None, yaml=False,
+                                    help="`kit logs`' log_labels.jsonl: its labelled questions train as real ones "
+                                         "(real_repeat, generated_per_real); eval questions never.")

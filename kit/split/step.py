@@ -2,23 +2,16 @@
 kit/stages.py's ordered list)."""
 from __future__ import annotations
 
-from ..logs import note
 from ..pipeline import Pipeline, Stage, existing, summary_of
 from .options import SplitOptions
 
 
 def _run_split(p: Pipeline, o: SplitOptions) -> dict:
+    from ..questionlog import log_questions
     from ..split import split
 
-    extra = None
-    if p.configured("logs"):   # the question log's labelled questions (kit/questionlog/) train as real ones
-        from ..io import ReadReport
-        from ..questionlog import training_questions
-
-        report = ReadReport()
-        extra = training_questions(p.wd.log_labels, report)
-        for e in report.errors[:20]:
-            note(f"[split] {e}")
+    # the question log's labelled questions (kit/questionlog/) train as real ones
+    extra = log_questions(p, "split")
     return summary_of(split(p.wd.pairs, p.wd.corpus, p.wd.data, o, extra_questions=extra,
                           extra_source=str(p.wd.log_labels)))
 

@@ -65,3 +65,19 @@ def test_kit_run_labels_the_log_and_trains_on_it(tmp_path, tiny_bert):
     assert again["试用期最长可以约定多久"]["label"] == [] and again["试用期最长可以约定多久"]["by"] == "human"
     manifest = json.loads((tmp_path / "work/manifests/logs.json").read_text(encoding="utf-8"))
     assert manifest["summary"]["human"] == 1 and manifest["summary"]["eval_questions"] == 1
+
+    # the model to deploy (kit/deploy/, refitted on every chunk) learns from the labelled log questions too
+    cfg.update({"mine": {"range": "2-6", "negatives": 2},
+                "train": {"nproc": 1, "args": {"max_steps": 2, "per_device_train_batch_size": 4, "train_group_size": 3,
+                                               "query_max_len": 32, "passage_max_len": 64, "save_steps": 100,
+                                               "dataloader_num_workers": 0}},
+                "merge": {"weights": [0.5]}, "bench": {"k": [1, 10], "latency_samples": 0},
+                "deploy": {"fit_all": "on", "candidate": "merged-0.5"}})
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    r = _run(config)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "[logs] up to date" in r.stderr and "labelled log questions" in r.stderr
+    labelled = {q for q, x in again.items() if x["label"] and x["status"] != "eval_question"}
+    deployed_rows = read_jsonl(tmp_path / "work/deploy/data/train.jsonl")
+    assert {x["query"] for x in deployed_rows if x.get("origin") == "log"} == labelled
+    assert "劳动合同什么时候订立？" not in {x["query"] for x in deployed_rows}
