@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..io import KitError, ReadReport, iter_jsonl
 from .document import Block, Document, Page, display
-from .text import SENTENCE_END, full_line_length, join_lines
+from .text import SENTENCE_END, TEXT_PAGE_NUMBER, full_line_length, join_lines
 
 KINDS = {".pdf": "pdf", ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md", ".docx": "docx",
          ".jsonl": "jsonl"}
@@ -151,8 +151,25 @@ def md_blocks(lines: list[str]) -> tuple[list[Block], str]:
     return blocks, "\n".join(ref)
 
 
-def _segments(doc: Document, blocks: list[Block], refs: list[str]) -> Document:
-    """Blocks grouped into fidelity segments of about SEGMENT_CHARS (page 1 throughout: no pages)."""
+def drop_page_numbers(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(the lines without the page numbers a PDF copy carries, those page numbers). A page number's line goes with
+    the blank lines around it, so the text on either side of a page break joins by the usual rules (a word or a
+    sentence cut by the break is whole again; a paragraph that ended before it still ends)."""
+    kept, dropped = [], []
+    for ln in lines:
+        if TEXT_PAGE_NUMBER.match(ln):
+            dropped.append(ln.strip())
+            while kept and kept[-1] is not None and not kept[-1].strip():
+                kept.pop()
+            kept.append(None)   # marks the break: blank lines right after it go too
+        elif ln.strip() or (kept and kept[-1] is not None):
+            kept.append(ln)
+    return [ln for ln in kept if ln is not None], dropped
+
+
+def _segments(doc: Document, blocks: list[Block], refs: list[str], dropped: list[str] = ()) -> Document:
+    """Blocks grouped into fidelity segments of about SEGMENT_CHARS (page 1 throughout: no pages); ``dropped``:
+    what was left out on purpose (page numbers), counted as such by the fidelity check."""
     seg, size, page = 1, 0, Page(1, [], seg=1)
     for b, r in zip(blocks, refs):
         if size >= SEGMENT_CHARS:
@@ -162,6 +179,9 @@ def _segments(doc: Document, blocks: list[Block], refs: list[str]) -> Document:
         page.blocks.append(b)
         page.ref += r + "\n"
         size += len(r)
+    if dropped:
+        page.ref += "\n".join(dropped) + "\n"
+        page.dropped_bottom = "\n".join(dropped)
     doc.pages.append(page)
     if not any(p.blocks for p in doc.pages):
         return doc.fail("no text")
@@ -180,8 +200,9 @@ def read_text(path: Path, kind: str) -> Document:
     if kind == "md":
         blocks, _ = md_blocks(lines)
         return _segments(doc, blocks, [b.text.replace(" | ", " ") for b in blocks])
+    lines, dropped = drop_page_numbers(lines)
     blocks = text_blocks(lines)
-    return _segments(doc, blocks, [b.text for b in blocks])
+    return _segments(doc, blocks, [b.text for b in blocks], dropped)
 
 
 def read_docx(path: Path) -> Document:

@@ -69,6 +69,12 @@ PAGE_NUMBER = re.compile(
     r"^\s*(?:[-–—－_]*\s*\d{1,4}\s*[-–—－_]*|第\s*\d{1,4}\s*页(?:\s*[/，,]?\s*共\s*\d{1,4}\s*页)?"
     r"|\d{1,4}\s*/\s*\d{1,4}|page\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?|[ivxlcdm]{1,6})\s*$",
     re.IGNORECASE)
+# A page number as it lands in text copied out of a PDF (—6—, - 6 -, 第 6 页, 6/20): a line of its own, wherever
+# the page broke, often inside a sentence or a word ("…第三十九条和第" / "—6—" / "四十条…"). Narrower than
+# PAGE_NUMBER, which only looks at a page's edge lines: a bare number or a roman numeral on a line of its own
+# is too often the text itself (a table column, a list) when it can be anywhere in a file.
+TEXT_PAGE_NUMBER = re.compile(r"^\s*(?:[-–—－_]+\s*\d{1,4}\s*[-–—－_]+|第\s*\d{1,4}\s*页(?:\s*[/，,]?\s*共\s*\d{1,4}\s*页)?"
+                              r"|\d{1,4}\s*/\s*\d{1,4})\s*$")
 PRINT_HEADER = re.compile(r"^\s*(?:file|https?)://\S*", re.IGNORECASE)
 # A line starting with one of these opens a new paragraph (headings, law articles, list items).
 BLOCK_START = re.compile(

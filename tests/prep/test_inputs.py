@@ -98,14 +98,50 @@ def test_a_law_copied_out_of_its_pdf_into_a_text_file_reads_like_the_pdf(shared_
     assert articles(txt) == articles(from_pdf) and len(articles(txt)) == 98
     assert [s.title for s in txt if s.title] == [s.title for s in from_pdf if s.title]
     def cut_lines(path):
-        _, rows, _ = _prep([path], tmp_path / path.with_suffix(".jsonl").name)
+        result, rows, _ = _prep([path], tmp_path / path.with_suffix(".jsonl").name)
         body = "\n".join(r["text"] for r in rows)
-        return body, [ln for ln in body.split("\n") if not ln.endswith(SENTENCE_END) and not re.search(r"—\d+—$", ln)]
+        return result, body, [ln for ln in body.split("\n") if not ln.endswith(SENTENCE_END)]
 
-    body, cut = cut_lines(tmp_path / "劳动合同法.txt")
+    result, body, cut = cut_lines(tmp_path / "劳动合同法.txt")
     assert "民办非企业单位" in body
-    _, pdf_cut = cut_lines(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf")
+    # the copy's page numbers (—6—) are dropped on purpose and the sentences they cut are whole again
+    assert not re.search(r"—\d+—", body) and "本法第三十九条和第四十条第一项" in body
+    assert min(result.fidelity.values()) >= 0.995, result.fidelity
+    _, _, pdf_cut = cut_lines(LAW_PDFS / "中华人民共和国劳动合同法_2012修正.pdf")
     assert "目 录" in pdf_cut and cut == ["中华人民共和国劳动合同法"] + pdf_cut, cut
+
+
+def test_page_numbers_of_a_pdf_copy_are_dropped_wherever_the_page_broke():
+    from kit.prep.inputs import drop_page_numbers
+
+    lines = ["除劳动者有本法第三十九条和第", "—6—", "四十条第一项规定的情形外。", "", "- 7 -", "", "第四十条 乙",
+             "第 8 页 共 20 页", "9/20", "2024", "iv", "—", "表 3"]
+    kept, dropped = drop_page_numbers(lines)
+    assert dropped == ["—6—", "- 7 -", "第 8 页 共 20 页", "9/20"]
+    # a bare number, a roman numeral, a lone dash can be the text itself anywhere in a file: they stay
+    assert kept == ["除劳动者有本法第三十九条和第", "四十条第一项规定的情形外。", "第四十条 乙", "2024", "iv", "—", "表 3"]
+
+
+@pytest.mark.parametrize("folder", ["laws", "annual_reports", "manuals"])
+def test_every_shared_pdf_copied_into_text_with_page_numbers_loses_only_them(shared_dir, tmp_path, folder):
+    """Every PDF of ../shared (not the broken ones) as a user's TXT copy: its pages' text with a page number line
+    (—N—) at each page break. No page number is left in a chunk, no other text is lost (fidelity), and no chunk
+    line is cut where a page broke mid-sentence unless the PDF's own chunks cut it there too (checked by count)."""
+    pdfs = sorted((DATA / "pdfs" / folder).glob("*.pdf"))
+    assert pdfs
+    for pdf_path in pdfs:
+        with pdfplumber.open(pdf_path) as pdf:
+            pages = [p.extract_text() or "" for p in pdf.pages]
+        if not any(pages):
+            continue   # a scan: no text layer to copy
+        copy = tmp_path / folder / (pdf_path.stem + ".txt")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text("".join(f"{t}\n—{n}—\n" for n, t in enumerate(pages, 1)), encoding="utf-8")
+        result, rows, lines = _prep([copy], tmp_path / folder / (pdf_path.stem + ".jsonl"))
+        assert result.files_failed == 0, lines
+        body = "\n".join(r["text"] for r in rows)
+        assert not re.search(r"^—\d+—$", body, re.M), pdf_path.name
+        assert min(result.fidelity.values()) >= 0.995, (pdf_path.name, result.fidelity)
 
 
 def test_word_documents_keep_headings_paragraphs_and_tables_in_order(tmp_path):
