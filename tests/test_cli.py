@@ -141,7 +141,7 @@ def test_model_commands_print_results_on_stdout(work, tiny_bert, tmp_path):
     assert "torchrun" in out
     base = tmp_path / "bge-tiny-zh"
     shutil.copytree(tiny_bert, base)
-    from test_merge import fake_finetune
+    from helpers.training import fake_finetune
     ft = fake_finetune(base, tmp_path / "bge-tiny-zh-ft")
     out = results_only(CliRunner().invoke(main, ["merge", "--base", str(base), "--finetuned", str(ft), "-o",
                                                  str(tmp_path / "merged"), "--weights", "0.5"]))

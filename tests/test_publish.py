@@ -120,7 +120,7 @@ def test_bad_input_is_one_line(tmp_path, folder):
 
 @pytest.fixture(scope="module")
 def m3_folder(tmp_path_factory):
-    from test_m3 import build_m3
+    from helpers.training import build_m3
 
     return build_m3(tmp_path_factory.mktemp("m3") / "bge-m3-tiny")
 

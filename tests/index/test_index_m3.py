@@ -1,7 +1,7 @@
 """bge-m3 folders: their sparse lexical weights go into the stores that hold sparse vectors (Milvus, Qdrant) and
 their ColBERT vectors into the one that holds multi-vectors (Qdrant), exactly as FlagEmbedding's BGEM3FlagModel
 computes them; a store or model that cannot take them is one line when they are asked for, a note when auto.
-A tiny random bge-m3 (tests/test_m3.py) on 30 real statute articles of stard_dev."""
+A tiny random bge-m3 (tests/helpers/training.py) on 30 real statute articles of stard_dev."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ STARD = CMRC.parent.parent / "stard_dev" / "corpus.jsonl"
 
 @pytest.fixture(scope="module")
 def m3(tmp_path_factory):
-    from test_m3 import build_m3
+    from helpers.training import build_m3
 
     return build_m3(tmp_path_factory.mktemp("m3") / "bge-m3-tiny")
 

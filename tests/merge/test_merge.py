@@ -3,33 +3,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from kit.io import KitError
 from kit.merge import MergeOptions, merge, parse_weights
 from kit.registry import resolve
-from kit.train import finish_output
-from test_train import add_m3_heads, check_loads_everywhere, run_kit, write_train_data
-
-
-def fake_finetune(base: Path, dst: Path, seed: int = 7) -> Path:
-    """A 'fine-tuned' model: the base plus noise on every float tensor (heads too), finished like kit train."""
-    shutil.copytree(base, dst)
-    g = torch.Generator().manual_seed(seed)
-    sd = load_file(dst / "model.safetensors")
-    save_file({k: (v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v).contiguous()
-               for k, v in sd.items()}, dst / "model.safetensors", metadata={"format": "pt"})
-    for head in ("colbert_linear.pt", "sparse_linear.pt"):
-        if (dst / head).exists():
-            hs = torch.load(dst / head)
-            torch.save({k: v + 0.05 * torch.randn(v.shape, generator=g) for k, v in hs.items()}, dst / head)
-    finish_output(dst, replace(resolve(str(base)), name_or_path=str(base)))
-    return dst
+from helpers.training import add_m3_heads, check_loads_everywhere, fake_finetune, run_kit, write_train_data
 
 
 def assert_exact_merge(base: Path, ft: Path, out: Path, w: float) -> None:

@@ -1,25 +1,14 @@
 """kit mine with real encoders: window ranks recomputed by brute force, exclusions, seed, filters, stats."""
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kit.embed import EmbeddingCache, LocalEncoder
 from kit.mine import MineOptions, mine
-from conftest import CMRC
-
-
-def _write(path: Path, rows) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+from helpers.mining import cli_main, read_rows as _read, write_rows as _write
 
 
 def _grams(t: str, n: int = 5) -> set:
@@ -32,38 +21,6 @@ def _grams(t: str, n: int = 5) -> set:
 def _containment(a: str, b: str) -> float:
     ga, gb = _grams(a), _grams(b)
     return len(ga & gb) / min(len(ga), len(gb))
-
-
-def cli_main():
-    """The click group (every subcommand registered)."""
-    from kit.cli import main
-    return main
-
-@pytest.fixture(scope="module")
-def cmrc_small(tmp_path_factory):
-    """A real Chinese corpus: the first 120 cmrc2018 paragraphs (cut to 160 characters), four consecutive
-    ones to a document, and train rows for questions whose paragraph is among them."""
-    if not (CMRC / "corpus.jsonl").exists():
-        pytest.skip(f"cmrc2018 not found at {CMRC}")
-    d = tmp_path_factory.mktemp("mine")
-    paras = [json.loads(x) for x in open(CMRC / "corpus.jsonl", encoding="utf-8")][:120]
-    chunks = [{"id": p["_id"], "doc": f"doc{i // 4}", "page_start": 1, "page_end": 1, "title": p["title"],
-               "text": p["text"][:160]} for i, p in enumerate(paras)]
-    # A near copy of a positive (ICT-like: one sentence removed) in another document, to be excluded.
-    chunks.append({"id": "dup-of-p00003", "doc": "另一份文件", "page_start": 1, "page_end": 1, "title": "",
-                   "text": chunks[3]["text"][12:] + "（转载）"})
-    text = {c["id"]: c["text"] for c in chunks}
-    queries = {}
-    for x in open(CMRC / "queries.jsonl", encoding="utf-8"):
-        o = json.loads(x)
-        queries[o["_id"]] = o["text"]
-    rows = []
-    with open(CMRC / "qrels.tsv", encoding="utf-8") as f:
-        for qid, pid, _ in list(csv.reader(f, delimiter="\t"))[1:]:
-            if pid in text and len(rows) < 40 and (not rows or rows[-1]["pos_ids"] != [pid]):
-                rows.append({"query": queries[qid], "pos": [text[pid]], "neg": [], "pos_ids": [pid],
-                             "doc": "", "generator": "cmrc"})
-    return _write(d / "corpus.jsonl", chunks), _write(d / "train.jsonl", rows), chunks, rows
 
 
 def _brute_force(model, chunks, rows, max_length=None):

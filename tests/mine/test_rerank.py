@@ -11,7 +11,7 @@ import pytest
 
 from kit.mine import MineOptions, mine
 from helpers.rerank_server import RerankServer, lexical_score
-from test_mine import _read, cli_main, cmrc_small  # noqa: F401  (the module-scoped corpus fixture)
+from helpers.mining import cli_main, read_rows as _read
 
 
 def _logit(p: float) -> float:

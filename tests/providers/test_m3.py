@@ -25,8 +25,7 @@ from kit.modelfolder import HEAD_FILES, MANIFEST_FILE, cast_weights, finish_outp
 from kit.providers import m3 as m3mod
 from kit.providers.m3 import is_m3_folder, m3_rankings
 from kit.registry import resolve
-from conftest import _TINY_CHARS
-from test_merge import fake_finetune
+from helpers.training import build_m3, fake_finetune
 
 # fp32 end to end, and a merge at weight 0 or 1 is exact (1·a + 0·b = a): what is left is summation order.
 LEXICAL_ATOL = 1e-4
@@ -34,35 +33,6 @@ PASSAGES = ["劳动合同应当以书面形式订立", "用人单位应当按时
             "社会保险由单位和个人共同缴纳", "解除合同应当提前三十日通知", "违反本法规定应当承担赔偿责任", "工资不得低于最低工资标准"]
 QUERIES = ["劳动合同怎么订立？", "工资什么时候支付", "试用期多长"]
 WEIGHTS = (0.4, 0.2, 0.4)
-
-
-def build_m3(d: Path, hidden: int = 32) -> Path:
-    """A random bge-m3 saved as BAAI/bge-m3's repo stores it: the XLM-R folder plus ``sparse_linear.pt`` (the state
-    dict of Linear(hidden, 1)) and ``colbert_linear.pt`` (Linear(hidden, hidden)), which BGEM3FlagModel loads with
-    torch.load. The tokenizer is XLM-R's (Unigram, ▁ prefix, <s> </s> <pad> <unk>) over the conftest characters and
-    a few words, so that texts share multi-character tokens: 350 entries instead of 250,002."""
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizer
-
-    d.mkdir(parents=True)
-    words = ["劳动", "合同", "工资", "用人单位", "解除", "试用期", "经济补偿", "社会保险"]
-    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    vocab += [(w, -3.0) for w in words] + [(c, -5.0) for c in sorted(set(_TINY_CHARS))] + [("<mask>", 0.0)]
-    tok = XLMRobertaTokenizer(vocab=vocab)
-    tok.model_max_length = 128
-    tok.save_pretrained(d)
-    torch.manual_seed(0)
-    cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
-                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    XLMRobertaModel(cfg).save_pretrained(d)
-    sparse = torch.nn.Linear(hidden, 1)
-    with torch.no_grad():
-        # A random head can give every token of a text a negative logit (relu: no lexical weight at all); a
-        # trained one weighs most content tokens. Lifted, "non-empty" tests the folder, not the seed.
-        sparse.bias.fill_(1.0)
-    torch.save(sparse.state_dict(), d / "sparse_linear.pt")
-    torch.save(torch.nn.Linear(hidden, hidden).state_dict(), d / "colbert_linear.pt")
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +222,7 @@ def test_export_with_an_m3_model_leaves_the_heads_alone(m3_base, tmp_path):
     """`kit export --model` reads a model folder only for its instructions (kit/export.py writes data, no model
     folder): for bge-m3 there are none, and the folder, heads included, is unchanged."""
     from click.testing import CliRunner
-    from test_export import write_eval, write_train
+    from helpers.export_data import write_eval, write_train
 
     from kit.cli import main
 
@@ -302,7 +272,7 @@ def test_card_says_where_the_heads_came_from_and_how_to_use_them(m3_base, tmp_pa
 def test_train_m3_with_unified_finetuning_keeps_the_trained_heads(m3_base, tmp_path):
     """`unified_finetuning: true` under train.args: FlagEmbedding trains and saves the heads itself; the kit keeps
     them (nothing copied over them from the base), and the folder reloads with a sparse output of its own."""
-    from test_train import run_kit, write_config, write_train_data
+    from helpers.training import run_kit, write_config, write_train_data
 
     out = tmp_path / "m3-ft"
     cfg = write_config(tmp_path / "c.yaml", m3_base, write_train_data(tmp_path / "train.jsonl"), out,

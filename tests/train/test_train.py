@@ -4,130 +4,21 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
+from helpers.training import add_m3_heads, check_loads_everywhere, run_kit, write_config, write_train_data
 from kit.io import KitError
 from kit.registry import BGE_ZH_INSTRUCTION, resolve
 from kit.train import TrainOptions, build_command, validate_training_data
-
-TEXTS = ["劳动合同应当以书面形式订立", "用人单位应当按时足额支付工资", "试用期不得超过六个月", "经济补偿按工作年限计算",
-         "社会保险由单位和个人共同缴纳", "解除合同应当提前三十日通知", "违反本法规定应当承担赔偿责任", "工资不得低于最低工资标准"]
-
-
-def kit_main():
-    """The click group with the train/merge commands registered."""
-    try:
-        from kit.cli import main
-        return main
-    except ImportError:
-        # Until every stage's CLI module exists, kit/cli/__init__.py cannot import; load ours directly.
-        import importlib
-        import types
-        pkg = types.ModuleType("kit.cli")
-        pkg.__path__ = [str(Path(__file__).resolve().parent.parent / "kit" / "cli")]
-        sys.modules["kit.cli"] = pkg
-        common = importlib.import_module("kit.cli._common")
-        importlib.import_module("kit.cli.train")
-        importlib.import_module("kit.cli.merge")
-        return common.main
-
-
-def run_kit(args: list[str]):
-    result = CliRunner().invoke(kit_main(), args, catch_exceptions=False)
-    return result
-
-
-def write_train_data(path: Path, n: int = 16, negs: int = 5) -> Path:
-    with open(path, "w", encoding="utf-8") as f:
-        for i in range(n):
-            pos = TEXTS[i % len(TEXTS)]
-            row = {"query": f"问题{i}：{pos[:6]}？", "pos": [pos], "neg": [t for t in TEXTS if t != pos][:negs],
-                   "pos_ids": [f"c{i % 8}"], "doc": "劳动合同法", "generator": "llm"}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
 
 
 def named_copy(src: Path, dst: Path) -> Path:
     """Copy a tiny model under a name the registry recognises (bge-zh / bge-m3 / e5)."""
     shutil.copytree(src, dst)
     return dst
-
-
-def add_m3_heads(folder: Path, seed: int = 1) -> None:
-    hidden = json.loads((folder / "config.json").read_text())["hidden_size"]
-    g = torch.Generator().manual_seed(seed)
-    torch.save({"weight": torch.randn(hidden, hidden, generator=g), "bias": torch.randn(hidden, generator=g)},
-               folder / "colbert_linear.pt")
-    torch.save({"weight": torch.randn(1, hidden, generator=g), "bias": torch.randn(1, generator=g)},
-               folder / "sparse_linear.pt")
-
-
-def write_config(path: Path, model: Path, data: Path, output: Path, **args) -> Path:
-    import yaml
-    train_args = dict(max_steps=2, per_device_train_batch_size=2, train_group_size=4, query_max_len=16,
-                      passage_max_len=32, save_steps=2, logging_steps=1, learning_rate=1e-4,
-                      dataloader_num_workers=0)
-    train_args.update(args)
-    cfg = {"model": str(model), "train": {"data": str(data), "output_dir": str(output), "nproc": 1,
-                                          "fp16": True, "deepspeed": "configs/ds_stage1.json",
-                                          "args": train_args}}
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def manual_embeddings(folder: Path, texts: list[str], pooling: str) -> np.ndarray:
-    from transformers import AutoModel, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
-    with torch.no_grad():
-        enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
-        hidden = model(**enc).last_hidden_state
-        if pooling == "cls":
-            v = hidden[:, 0]
-        else:
-            m = enc["attention_mask"].unsqueeze(-1).float()
-            v = (hidden * m).sum(1) / m.sum(1)
-        return torch.nn.functional.normalize(v, dim=-1).numpy()
-
-
-def check_loads_everywhere(folder: Path, pooling: str, query_prompt: str) -> None:
-    """sentence-transformers and FlagEmbedding (FlagModel / BGEM3FlagModel, and FlagAutoModel with the arguments the
-    folder carries) load ``folder`` and pool like the manual computation; the folder has its model card."""
-    from FlagEmbedding import FlagAutoModel
-    from sentence_transformers import SentenceTransformer
-    texts = TEXTS[:3]
-    want = manual_embeddings(folder, texts, pooling)
-    st = SentenceTransformer(str(folder), device="cpu", model_kwargs={"dtype": torch.float32})
-    assert st.get_embedding_dimension() == want.shape[1]
-    np.testing.assert_allclose(st.encode(texts, normalize_embeddings=False), want, atol=1e-5)
-    assert (st.prompts.get("query") or "") == query_prompt
-    spec = resolve(str(folder))
-    assert spec.pooling == pooling and spec.query_instruction == query_prompt
-    kw = json.loads((folder / "kit_model.json").read_text())["flagembedding"]
-    auto = FlagAutoModel.from_finetuned(str(folder), **kw, use_fp16=False, devices="cpu")
-    if spec.family == "bge-m3":
-        from FlagEmbedding import BGEM3FlagModel
-        fm = BGEM3FlagModel(str(folder), use_fp16=False, devices="cpu")
-        out = fm.encode(texts, return_dense=True, return_sparse=True, return_colbert_vecs=True)
-        np.testing.assert_allclose(out["dense_vecs"], want, atol=1e-5)
-        assert len(out["lexical_weights"]) == 3 and len(out["colbert_vecs"]) == 3
-        np.testing.assert_allclose(auto.encode_corpus(texts)["dense_vecs"], want, atol=1e-5)
-    else:
-        from FlagEmbedding import FlagModel
-        fm = FlagModel(str(folder), pooling_method=spec.pooling, use_fp16=False, devices="cpu",
-                       query_instruction_for_retrieval=spec.query_instruction or None)
-        np.testing.assert_allclose(fm.encode_corpus(texts), want, atol=1e-5)
-        # FlagAutoModel with the folder's arguments adds the passage instruction (e5: "passage: ") as the kit does
-        want_p = manual_embeddings(folder, [spec.passage_text(t) for t in texts], pooling)
-        np.testing.assert_allclose(auto.encode_corpus(texts), want_p, atol=1e-5)
-    card = (folder / "README.md").read_text(encoding="utf-8")
-    assert "## Use it" in card and "FlagAutoModel.from_finetuned" in card and f"| pooling | {pooling} |" in card
 
 
 # ------------------------------------------------------------------------------------ no launch

@@ -4,8 +4,8 @@ Scored with transformers directly rather than through ``FlagReranker`` or senten
 for the reasons :class:`kit.embed.LocalEncoder` gives: the cache is consulted before the weights are loaded (a
 fully cached run never loads them), pairs are batched sorted by length, and CPUs with AVX512-BF16 score under
 bf16 autocast (about 3x faster). The inputs are built as FlagReranker builds them (query cut to 3/4 of
-``max_length``, then only the passage truncated), and tests/test_rerank_train.py checks that the fp32 scores
-equal FlagReranker's and CrossEncoder's on the same pairs.
+``max_length``, then only the passage truncated), and tests/rerank_train/test_rerank_train.py checks that the
+fp32 scores equal FlagReranker's and CrossEncoder's on the same pairs.
 """
 from __future__ import annotations
 
