@@ -199,3 +199,28 @@ def test_test_modules_outside_packages_have_unique_names():
     tests = KIT.parent / "tests"
     names = [p.name for p in tests.rglob("test_*.py") if not (p.parent / "__init__.py").exists()]
     assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+def _test_module_imports(path) -> list[str]:
+    """The test modules (test_*) a file imports."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        found += [n for n in names if n.split(".")[-1].startswith("test_")]
+    return found
+
+
+def test_tests_share_helpers_through_tests_helpers_not_each_other():
+    """A helper another module needs lives in tests/helpers/ (or a folder's conftest.py): a test module importing
+    another runs that module's fixtures and collection side effects, and breaks when either moves."""
+    tests = KIT.parent / "tests"
+    bad = {str(p.relative_to(tests)): _test_module_imports(p) for p in tests.rglob("*.py")}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_the_test_import_check_sees_one(tmp_path):
+    (tmp_path / "test_a.py").write_text("from test_b import helper\nimport tests.mine.test_mine\n", encoding="utf-8")
+    assert _test_module_imports(tmp_path / "test_a.py") == ["test_b", "tests.mine.test_mine"]

@@ -138,21 +138,28 @@ def _costs(provider, entry: dict, sets: dict) -> dict:
     }
 
 
-def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: dict | None = None) -> dict:
+def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: dict | None = None,
+                encode=None) -> dict:
     """One candidate on every set: metrics, similarity distributions, latency, cost; its rankings per set go into
-    ``rankings`` (for the hybrid rows)."""
+    ``rankings`` (for the hybrid rows). ``encode`` (kit.encode.EncodeOptions): a local model's corpus goes through
+    the encoding layer (local, torchrun or Ray workers; shard files searched shard by shard)."""
     from ..providers import make_provider
 
     note(f"[kit bench] {name} ({spec})")
     kw = {"progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
+    if encode is not None and spec.startswith("local:"):
+        kw["encode_options"] = encode
     own = (opts.model_settings or {}).get(name) or {}
     provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,
                              concurrency=opts.concurrency, precision=opts.precision, settings=own, **kw)
     entry: dict = {"spec": spec, "kind": provider.kind, "settings": redact_obj(own)}
     keep: dict = {}
-    for set_name, es in sets.items():
-        entry[set_name] = _run_one(name, provider, es, opts)
-        keep[set_name] = entry[set_name].pop("_ranking")
+    try:
+        for set_name, es in sets.items():
+            entry[set_name] = _run_one(name, provider, es, opts)
+            keep[set_name] = entry[set_name].pop("_ranking")
+    finally:
+        provider.close()
     if rankings is not None:
         rankings[name] = keep
     if provider.kind == "dense" and opts.latency_samples:
@@ -167,9 +174,9 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: 
     return entry
 
 
-def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | None = None) -> dict:
+def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | None = None, encode=None) -> dict:
     """Benchmark ``models`` ({name: provider spec}) on ``eval_dir`` (and ``options.general``); write
-    results.json, report.md and report.html to ``out_dir``; return the results."""
+    results.json, report.md and report.html to ``out_dir``; return the results. ``encode``: see :func:`bench_model`."""
     from .evidence import disagreements, eval_info, lexical_overlap
     from .report import recommend, write_report
 
@@ -191,7 +198,7 @@ def bench(eval_dir, models: dict[str, str], out_dir, options: BenchOptions | Non
     t_all = time.perf_counter()
     rankings: dict = {}
     for name, spec in models.items():
-        results["models"][name] = bench_model(name, spec, sets, opts, rankings)
+        results["models"][name] = bench_model(name, spec, sets, opts, rankings, encode)
     results["seconds"] = round(time.perf_counter() - t_all, 2)
     results["baseline"] = opts.baseline if opts.baseline in models else next(iter(models))
     results["eval_info"] = {**eval_info(eval_dir), "lexical_overlap": lexical_overlap(sets["domain"])}

@@ -50,7 +50,9 @@ def _run_bench(p: Pipeline, o: BenchOptions) -> dict:
     from ..bench.stage import bench
 
     o = replace(o, baseline=o.baseline or "base", rerankers=bench_rerankers(p, o))
-    results = bench(str(p.wd.eval), bench_models(p), str(p.wd.report), o)
+    from ..encode.options import layer_options
+
+    results = bench(str(p.wd.eval), bench_models(p), str(p.wd.report), o, encode=layer_options(p))
     return {"report_html": str(p.wd.report / "report.html"),
             "recommendation": (results or {}).get("recommendation")}
 

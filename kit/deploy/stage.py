@@ -80,7 +80,9 @@ def candidate_of(results: dict, options: DeployOptions, files: DeployFiles) -> t
 
 def run(files: DeployFiles, options: DeployOptions, sections: dict, *, real_eval: bool, progress: bool = True,
         echo=None) -> DeployResult:
-    """``sections``: the run's split, mine, train, merge and bench options (the recipe being refitted)."""
+    """``sections``: the run's split, mine, train, merge and bench options (the recipe being refitted), and how a
+    corpus is encoded and searched (``scale``: the `encode:` and `search:` sections; ``encode``: the `encode:`
+    section or None, see kit.encode.options.layer_options)."""
     from ..bench.stage import bench
 
     echo = echo or (lambda m: None)
@@ -105,7 +107,7 @@ def run(files: DeployFiles, options: DeployOptions, sections: dict, *, real_eval
               DEPLOYED: f"local:{deployed}", "bm25": "bm25"}
     bench_opts = replace(sections["bench"], baseline="base", rerankers={}, progress=progress, labels=labels,
                          title="Deployed model: trained on every chunk", models={}, model_settings={})
-    res = bench(str(files.eval), models, str(out / REPORT), bench_opts)
+    res = bench(str(files.eval), models, str(out / REPORT), bench_opts, encode=sections.get("encode"))
     decision = _decision(res, name, weight, deployed, labels, leak)
     write_json(out / DECISION, decision)
     return DeployResult(decision, out / REPORT / "report.html", steps=steps)
@@ -137,7 +139,8 @@ def fit(files: DeployFiles, sections: dict, weight: float | None, out: Path, ste
     rows = data / "train.jsonl"
     if sections.get("mine") is not None:
         if not (data / "train_hn.jsonl").exists():
-            mine(rows, data / "train_corpus.jsonl", data / "train_hn.jsonl", replace(sections["mine"], progress=progress))
+            mine(rows, data / "train_corpus.jsonl", data / "train_hn.jsonl", replace(sections["mine"], progress=progress),
+                 *(sections.get("scale") or ()))
             steps.append("mine")
         rows = data / "train_hn.jsonl"
     leak = eval_questions_in_training(rows, files.eval)   # eval passages may train here; eval *questions* never

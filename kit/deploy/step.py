@@ -7,6 +7,7 @@ from ..pipeline import Pipeline, Stage, existing, model_reads, summary_of
 from .options import DeployOptions
 from .stage import DeployFiles
 from ..mine.step import mine_options
+from ..encode.options import layer_options, scale_options
 
 
 def deploy_files(p: Pipeline) -> DeployFiles:
@@ -22,7 +23,7 @@ def _run_deploy(p: Pipeline, o: DeployOptions) -> dict:
 
     sections = {"split": p.options["split"], "train": p.options["train"], "merge": p.options["merge"],
                 "mine": mine_options(p, p.options["mine"]) if p.configured("mine") else None,
-                "bench": p.options["bench"]}
+                "bench": p.options["bench"], "scale": scale_options(p), "encode": layer_options(p)}
     result = run(deploy_files(p), o, sections, real_eval=bool(p.options["split"].eval_queries),
                  echo=note)
     note(result.summary())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..encode.options import layer_options
 from ..formats import load_eval, read_corpus, read_eval_info, titled
 from ..io import KitError, ReadReport, read_json, stable_hash, write_json, write_text
 from ..options import to_section, validated
@@ -95,14 +96,30 @@ def make_encoder(model: str, o: DriftOptions, progress: bool):
                         progress=progress)
 
 
-def embed(encoder, old: list[dict], current: list[dict], d: DocumentDiff) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(training chunk vectors, new chunk vectors, encoding counts: a second run encodes nothing)."""
-    ref = encoder.encode(passage_texts(encoder, old), desc="embedding the training corpus")
-    counts = {k: encoder.last_stats.get(k, 0) for k in ("unique", "cached", "encoded")}
+def _encode(encoder, texts: list[str], desc: str, layer) -> tuple[np.ndarray, dict]:
+    """(vectors, counts) in this process, or through the encoding layer (kit/encode/: torchrun or Ray workers) when
+    the config has an `encode:` section. The signals need the whole matrices: they are read back from the shards."""
+    if layer is None:
+        vecs = encoder.encode(texts, desc=desc)
+        return vecs, {k: encoder.last_stats.get(k, 0) for k in ("unique", "cached", "encoded")}
+    from ..encode import encode_texts
+
+    enc = encode_texts(texts, encoder=encoder, kind="passage", options=layer, desc=desc)
+    try:
+        return enc.vectors.to_array(), {k: enc.stats.get(k, 0) for k in ("unique", "cached", "encoded")}
+    finally:
+        enc.cleanup()
+
+
+def embed(encoder, old: list[dict], current: list[dict], d: DocumentDiff, layer=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(training chunk vectors, new chunk vectors, encoding counts: a second run encodes nothing). ``layer``: the
+    `encode:` section (kit.encode.EncodeOptions) or None."""
+    ref, counts = _encode(encoder, passage_texts(encoder, old), "embedding the training corpus", layer)
     if not d.new_chunks:
         return ref, np.zeros((0, ref.shape[1]), dtype=np.float32), counts
-    new = encoder.encode(passage_texts(encoder, [current[i] for i in d.new_chunks]), desc="embedding new chunks")
-    return ref, new, {k: v + encoder.last_stats.get(k, 0) for k, v in counts.items()}
+    new, more = _encode(encoder, passage_texts(encoder, [current[i] for i in d.new_chunks]), "embedding new chunks",
+                        layer)
+    return ref, new, {k: v + more.get(k, 0) for k, v in counts.items()}
 
 
 def _examples(cov, old, current, d: DocumentDiff, n: int) -> list[dict]:
@@ -180,7 +197,7 @@ def run(files: DriftFiles, options: DriftOptions | None = None, *, progress: boo
     old, current = read_corpus(p.wd.corpus, ReadReport()), read_corpus(corpus, ReadReport())
     d = diff(old, current)
     encoder = make_encoder(deployed.path, o, progress)
-    ref, new, enc = embed(encoder, old, current, d)
+    ref, new, enc = embed(encoder, old, current, d, layer_options(p))
     section, votes = signals(old, current, d, ref, new, o)
     section["questions"] = None
     if files.log:

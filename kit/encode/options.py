@@ -54,3 +54,25 @@ class EncodeOptions:
     gpus_per_worker: float | None = option(None, check=_not_negative,
                                            help="ray: num_gpus per actor (default 1 when the cluster has GPUs, "
                                                 "else 0).")
+
+
+def scale_options(p) -> tuple:
+    """The config's top-level `encode:` and `search:` sections of a :class:`kit.pipeline.Pipeline` (search:
+    kit/search.py): how every stage that encodes a corpus runs (local, torchrun, Ray) and which index it searches
+    past exact_max."""
+    from ..options import from_section
+    from ..search import SearchOptions
+
+    return (from_section(EncodeOptions, p.cfg.get("encode"), f"{p.config_path}: encode", resolve_path=p.resolve_path),
+            from_section(SearchOptions, p.cfg.get("search"), f"{p.config_path}: search"))
+
+
+def layer_options(p) -> "EncodeOptions | None":
+    """The `encode:` section when the config has one (a corpus is then encoded through the layer, kit/encode/),
+    else None: the stage encodes in this process, as before the layer existed."""
+    return scale_options(p)[0] if p.cfg.get("encode") else None
+
+
+def wanted(options: "EncodeOptions") -> "EncodeOptions | None":
+    """Command-line flags: the layer when they ask for more than this process (another engine or a shard folder)."""
+    return options if options.engine != "local" or options.shard_dir else None

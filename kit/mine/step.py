@@ -6,22 +6,12 @@ from dataclasses import replace
 
 from ..io import KitError
 from ..pipeline import Pipeline, Stage, existing, summary_of
+from ..encode.options import scale_options
 from .options import MineOptions
 
 
 def mine_options(p: Pipeline, o: MineOptions) -> MineOptions:
     return o if o.model else replace(o, model=p.model)
-
-
-def scale_options(p: Pipeline) -> tuple:
-    """The config's top-level `encode:` and `search:` sections (kit/encode/options.py, kit/search.py): how every stage
-    that encodes a corpus runs (local, torchrun, Ray) and which index it searches past exact_max."""
-    from ..encode.options import EncodeOptions
-    from ..options import from_section
-    from ..search import SearchOptions
-
-    return (from_section(EncodeOptions, p.cfg.get("encode"), f"{p.config_path}: encode", resolve_path=p.resolve_path),
-            from_section(SearchOptions, p.cfg.get("search"), f"{p.config_path}: search"))
 
 
 def _run_mine(p: Pipeline, o: MineOptions) -> dict:

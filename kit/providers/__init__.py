@@ -51,7 +51,7 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
     if prefix == "local" and rest:
         from .local import LocalProvider
         return LocalProvider(rest, cache=cache, batch_size=batch_size, precision=precision,
-                             **{k: v for k, v in kw.items() if k in ("max_length", "progress")})
+                             **{k: v for k, v in kw.items() if k in ("max_length", "progress", "encode_options")})
     if prefix == "adapter" and rest:
         meta = adapter_meta(rest)
         stored = meta.get("base_url")
@@ -61,7 +61,8 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
         base = make_provider(meta["base_spec"], base_url=base_url or stored,
                              dimensions=dimensions or meta.get("dimensions"), cache=cache,
                              batch_size=batch_size, concurrency=concurrency, precision=precision,
-                             settings=meta.get("base_settings"), **kw)
+                             settings=meta.get("base_settings"),
+                             **{k: v for k, v in kw.items() if k != "encode_options"})   # it transforms arrays
         return AdapterProvider(rest, base)
     raise KitError(f"unknown provider spec {spec!r}: use {SPECS}")
 

@@ -37,6 +37,9 @@ class Provider:
         """What identifies this provider's vectors (for remembered latency/throughput)."""
         return getattr(self, "namespace", None) or self.spec
 
+    def close(self) -> None:
+        """Release what the provider holds beyond its lifetime's use (a local model's shard files)."""
+
     def account(self, st: dict) -> None:
         self.stats["cached"] += int(st.get("cached", 0))
         self.stats["encoded"] += int(st.get("encoded", 0))

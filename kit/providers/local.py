@@ -1,4 +1,9 @@
-"""``local:NAME_OR_PATH``: a model on this machine, through :class:`kit.embed.LocalEncoder` and its cache."""
+"""``local:NAME_OR_PATH``: a model on this machine, through :class:`kit.embed.LocalEncoder` and its cache.
+
+With ``encode_options`` (the config's `encode:` section, kit/encode/) the corpus goes through the encoding layer:
+local, torchrun or Ray workers write shard files and :meth:`encode_corpus` returns them
+(:class:`kit.encode.ShardedVectors`, one shard in memory at a time), which :func:`kit.search.top_k` indexes shard by
+shard; :meth:`close` releases them."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +14,10 @@ from .base import Provider
 
 class LocalProvider(Provider):
     def __init__(self, name_or_path: str, *, cache=None, batch_size: int | None = None, precision: str = "auto",
-                 max_length: int | None = None, progress: bool = True):
+                 max_length: int | None = None, progress: bool = True, encode_options=None):
         super().__init__()
+        self.encode_options = encode_options
+        self._encoded: list = []
         self.encoder = LocalEncoder(name_or_path, precision=precision, batch_size=batch_size or 32,
                                     max_length=max_length, cache=cache, progress=progress)
         self.spec = f"local:{name_or_path}"
@@ -32,5 +39,20 @@ class LocalProvider(Provider):
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._after(self.encoder.encode_queries(texts))
 
-    def encode_corpus(self, texts: list[str]) -> np.ndarray:
-        return self._after(self.encoder.encode_passages(texts))
+    def encode_corpus(self, texts: list[str]):
+        if self.encode_options is None:
+            return self._after(self.encoder.encode_passages(texts))
+        from ..encode import encode_texts
+
+        enc = encode_texts(texts, encoder=self.encoder, kind="passage", options=self.encode_options,
+                           desc=f"encoding {len(texts)} passages ({self.encode_options.engine})")
+        self._encoded.append(enc)
+        self.account(enc.stats)
+        self.dim = enc.vectors.dim or self.dim
+        return enc.vectors
+
+    def close(self) -> None:
+        """Release the shard folders of the corpora encoded through the layer."""
+        for enc in self._encoded:
+            enc.cleanup()
+        self._encoded = []

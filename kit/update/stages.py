@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 from ..bench.stage import BenchOptions
+from ..encode.options import layer_options, scale_options
 from ..io import KitError, read_json, write_json
 from ..merge import MergeOptions
 from ..mine import MineOptions
@@ -125,7 +126,7 @@ def _mine(c: Context):
         from .data import leakage
 
         o = replace(o, model=o.model or c.start_model, progress=c.progress)
-        res = mine(c.dir / "data" / "train.jsonl", c.dir / "data" / "train_corpus.jsonl", c.rows, o)
+        res = mine(c.dir / "data" / "train.jsonl", c.dir / "data" / "train_corpus.jsonl", c.rows, o, *scale_options(p))
         leaks = leakage(c.rows, c.dir, list(c.frozen.values()))
         if any(v for k, v in leaks.items() if k != "rows"):
             raise KitError(f"{c.rows}: eval material among the training rows ({leaks}); not marked done")
@@ -173,7 +174,7 @@ def _bench(c: Context):
         models = {"deployed": f"local:{c.base.model}", "candidate": f"local:{c.candidate}"}
         out = {}
         for name, folder in c.sets().items():
-            res = bench(str(folder), models, str(c.results(name).parent), o)
+            res = bench(str(folder), models, str(c.results(name).parent), o, encode=layer_options(p))
             out[name] = {m: e["domain"]["metrics"].get("mrr@10") for m, e in res["models"].items()}
         return out
 

@@ -10,7 +10,7 @@ from kit.prep import PrepOptions, prep
 from kit.prep.report import FileReport, PrepResult
 
 from conftest import LAW_PDFS
-from test_pdf import write_bad_files
+from helpers.bad_pdfs import write_bad_files
 
 # A chunk line that is only a page number: "—3—", "- 3 -", "3", "第3页", "3/20".
 PAGE_NUMBER_LINE = re.compile(r"^\s*(?:[-–—]*\s*\d{1,4}\s*[-–—]*|第\s*\d+\s*页|\d+\s*/\s*\d+)\s*$", re.M)

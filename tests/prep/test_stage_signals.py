@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import DATA, LAW_PDFS
-from test_pdf import write_bad_files
+from helpers.bad_pdfs import write_bad_files
 
 REPORTS = sorted((DATA / "pdfs" / "annual_reports").glob("*.pdf"))
 
