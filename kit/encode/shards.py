@@ -32,7 +32,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..io import KitError
+from ..io import KitError, atomic_open
 
 FORMAT = 1
 _HEADER_KEYS = ("format", "namespace", "kind", "total", "shard_size", "texts")
@@ -60,17 +60,8 @@ def _sha256_file(path: Path) -> str:
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise KitError(f"{path}: cannot write ({e.strerror or e})") from None
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:

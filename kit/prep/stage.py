@@ -215,7 +215,7 @@ def prep(inputs, output, options: PrepOptions | None = None, echo=None) -> PrepR
     finally:
         bar.close()
     rows = [r for p in files for r in by_file[display(p)].rows]
-    _dedupe_ids(rows)
+    dedupe_ids(rows)
     result.chunks = len(rows)
     result.warn(echo, WARN_BELOW)
     if not rows:
@@ -227,7 +227,7 @@ def prep(inputs, output, options: PrepOptions | None = None, echo=None) -> PrepR
     return result
 
 
-def _dedupe_ids(rows: list[dict]) -> None:
+def dedupe_ids(rows: list[dict]) -> None:
     """Two files with the same name and text: make their ids distinct but still stable."""
     seen: dict[str, int] = {}
     for r in rows:

@@ -15,6 +15,7 @@ from ..drift.documents import diff
 from ..formats import read_corpus
 from ..io import KitError, ReadReport, file_hash, read_json, read_jsonl, stable_hash, write_json, write_jsonl
 from ..options import to_section
+from ..prep.stage import dedupe_ids
 
 NOT_CHUNKING = ("inputs", "progress", "workers")
 
@@ -22,16 +23,6 @@ NOT_CHUNKING = ("inputs", "progress", "workers")
 def settings_key(o) -> str:
     """What makes prep's chunks of one file differ: every prep setting but where the files are and how fast."""
     return stable_hash({k: v for k, v in to_section(o).items() if k not in NOT_CHUNKING})
-
-
-def dedupe_ids(rows: list[dict]) -> None:
-    """Two files with the same name and text: distinct but stable ids (as prep does over one run)."""
-    seen: dict[str, int] = {}
-    for r in rows:
-        n = seen.get(r["id"], 0)
-        seen[r["id"]] = n + 1
-        if n:
-            r["id"] = f"{r['id']}-{n}"
 
 
 def input_files(o) -> list[Path]:
