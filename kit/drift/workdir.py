@@ -126,3 +126,27 @@ def deployed_model(p: Pipeline) -> Deployed:
     if not (Path(path).is_dir() or path == p.model):
         raise KitError(f"{res_path}: the recommended model {name} should be in {path}, which is missing")
     return Deployed(name, path, f"{res_path} (recommended)", note)
+
+
+def versionable_model(p: Pipeline) -> Deployed:
+    """The deployed model as a version can hold it: a model folder an update can train from. When the report
+    recommends something that is not one (a query adapter over the frozen base, an API model), the best of the
+    kit's own model folders on the same eval takes its place (fine-tuned or merged; the base when none is better),
+    and the note says so: an update fine-tunes an encoder, and the gate must compare against that encoder, not
+    against the base the adapter sits on."""
+    d = deployed_model(p)
+    if not d.note:
+        return d
+    res_path = p.wd.report / "results.json"
+    results = read_json(res_path) if res_path.is_file() else {}
+    rows = {m: e["domain"]["metrics"].get("mrr@10") for m, e in (results.get("models") or {}).items()
+            if m == "base" or m == "fine-tuned" or m.startswith("merged-")}
+    rows = {m: v for m, v in rows.items() if v is not None and Path(_by_name(p, m, results)[0] or "").is_dir()
+            or m == "base"}
+    if not rows:
+        return d
+    best = max(rows, key=lambda m: (rows[m], m != "base"))
+    path, _ = _by_name(p, best, results)
+    return Deployed(best, path, f"{res_path} (best model folder)",
+                    f"the report recommends {d.name}, which is not a model folder an update can train from; "
+                    f"{best} (MRR@10 {rows[best]:.4f}, the best of the kit's model folders) is kept as the version")

@@ -1,7 +1,8 @@
 """The first version: the model a `kit run` workdir deploys today, kept as v0001 with what it learnt from.
 
-Which model that is comes from :func:`kit.drift.workdir.deployed_model` (``models/current``, else deploy/'s model
-refitted on every chunk, else the report's recommendation, else the config's model). Its material is the workdir's:
+Which model that is comes from :func:`kit.drift.workdir.versionable_model`: ``models/current``, else deploy/'s model
+refitted on every chunk, else the report's recommendation, else the config's model -- and when the recommendation is
+no model folder (a query adapter, an API model), the best of the kit's own model folders, said in the manifest. Its material is the workdir's:
 the corpus, the training rows it was trained on (deploy/data/ for the refitted model, data/ otherwise), the chunks
 training could see; the eval set it was chosen on (data/eval) is frozen as versions/eval/v0001; its figures come from
 the report that measured it (per question, with a bootstrap interval); and files.json records which input file made
@@ -152,7 +153,7 @@ def _twin(store: Store, folder: Path) -> Version | None:
 
 def register_deployed(p, store: Store, echo=None) -> Version:
     """The workdir's deployed model as a new version (made current); the version current already is, if any."""
-    from ..drift.workdir import check_workdir, deployed_model
+    from ..drift.workdir import check_workdir, versionable_model
 
     echo = echo or (lambda m: None)
     check_workdir(p)
@@ -160,7 +161,7 @@ def register_deployed(p, store: Store, echo=None) -> Version:
         cur = store.current()
         if cur is not None:
             return cur
-        d = deployed_model(p)
+        d = versionable_model(p)
         src, folder = _source(p, d), _model_folder(d.path)
         twin = _twin(store, folder)
         if twin is not None:   # models/current was lost, the model it named is a version already

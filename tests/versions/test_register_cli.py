@@ -73,6 +73,26 @@ def test_the_deploy_stages_refitted_model_is_the_one_kept_with_its_merge_weight(
     assert v["recipe"] == {"merge_weight": 0.5} and v["eval"]["sets"]["v0001"]["value"] == 0.75
 
 
+def test_a_recommended_adapter_is_kept_as_the_best_model_folder_not_as_the_base(tiny_bert, tmp_path):
+    """An adapter over the frozen base (or an API model) is no folder an update can train from: the version is the
+    best of the kit's own model folders, said in its manifest -- never the base the adapter sits on."""
+    config, _ = fake_run(tmp_path, tiny_bert)
+    wd = tmp_path / "work"
+    merged = copy_model(tiny_bert, wd / "models" / "merged-0.5", "merge", weight_finetuned=0.5)
+    n = len(read_json(wd / "report" / "results.json")["models"]["base"]["domain"]["per_query"]["mrr@10"])
+    results(wd / "report" / "results.json", {"base": (f"local:{tiny_bert}", [0.5] * n),
+                                             "fine-tuned": (f"local:{wd / 'models' / 'finetuned'}", [0.6] * n),
+                                             "merged-0.5": (f"local:{merged}", [0.7] * n),
+                                             "adapter-base": (f"adapter:{wd / 'adapters' / 'base'}", [0.71] * n)},
+            "adapter-base")
+    r = kit("promote", config)
+    assert r.exit_code == 0, r.output
+    v = read_json(wd / "versions" / "v0001" / "version.json")
+    assert v["source"]["name"] == "merged-0.5" and v["source"]["path"] == str(merged)
+    assert "adapter-base" in v["source"]["note"] and "not a model folder" in v["source"]["note"]
+    assert v["recipe"] == {"merge_weight": 0.5} and abs(v["eval"]["sets"]["v0001"]["value"] - 0.7) < 1e-9
+
+
 def test_versions_lists_promote_switches_rollback_returns_and_mistakes_are_one_line(tiny_bert, tmp_path):
     from kit.versions.store import Store
 
