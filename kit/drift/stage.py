@@ -169,7 +169,7 @@ def questions(p, log: str, encoder, old, current, ref, new, d, o: DriftOptions) 
     may = o.question_vote == "always" or (o.question_vote == "auto" and kind == "real")
     why = ("question_vote: never" if o.question_vote == "never" else
            f"the eval questions were {kind}, not real ones; set drift.question_vote: always to let it vote")
-    return cmp, question_vote(cmp, o.alpha, o.question_min_share, may, why)
+    return cmp, question_vote(cmp, o.alpha, o.question_min_effect, may, why)
 
 
 def trained_on(p, old: list[dict]) -> dict:

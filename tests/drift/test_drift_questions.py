@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from kit.drift.options import DriftOptions
 from kit.drift.questions import compare, read_log, top_scores, worst
+from kit.drift.verdict import question_vote
 from kit.formats import titled
 from kit.io import KitError
 
@@ -71,7 +73,9 @@ def test_questions_like_the_eval_ones_are_served_as_well(served):
     cmp = compare(e, s, 0.10)
     assert cmp["eval"] == cmp["logged"] == 150 and abs(cmp["expected_share"] - 0.10) < 0.02
     assert cmp["p_value"] > 0.05 and cmp["share"] < 0.2
-    assert cmp["top1"]["mann_whitney_p"] > 0.05
+    assert cmp["top1"]["mann_whitney_p"] > 0.05 and 0.4 < cmp["top1"]["effect"] < 0.58
+    vote, line = question_vote(cmp, 0.01, DriftOptions().question_min_effect, True, "")
+    assert vote is False and "served as well" in line
 
 
 def test_questions_of_another_domain_are_served_worse_and_the_worst_are_named(served):
@@ -81,6 +85,10 @@ def test_questions_of_another_domain_are_served_worse_and_the_worst_are_named(se
     cmp = compare(e, f, 0.10)
     assert cmp["share"] > 0.3 and cmp["p_value"] < 0.01
     assert cmp["top1"]["logged"]["median"] < cmp["top1"]["eval"]["median"]
+    assert cmp["top1"]["effect"] > 0.9 and cmp["top1"]["mann_whitney_p"] < 0.01
+    vote, line = question_vote(cmp, 0.01, DriftOptions().question_min_effect, True, "")
+    assert vote is True and "served worse than eval" in line
+    assert question_vote(cmp, 0.01, 0.58, False, "generated eval questions")[0] is None   # may not vote: reported
     names = [f"faq question {i}" for i in range(len(f))]
     passages = [{"id": r["_id"], "doc": r["title"], "text": r["text"]} for r in rows]
     w = worst(names, f, idx, passages, 5)
