@@ -7,6 +7,7 @@ summaries, and the manifest.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from ..io import KitError, ReadReport, write_json
 from ..modelfolder import cast_weights, now, save_dtype_for
 from ..providers.rerankers import RERANKER_FILE
 from ..registry import ModelSpec, ensure_available
-from ..train.stage import Plan, default_save_dtype, execute, prepare_run, write_manifest
+from ..train.stage import Plan, default_save_dtype, execute, fp32_start, prepare_run, start_copy, write_manifest
 from .command import RERANK_MODULE, build_rerank_command, check_args
 from .options import RerankTrainOptions
 from ..logs import note
@@ -53,7 +54,8 @@ def plan(o: RerankTrainOptions, dry_run: bool, echo) -> Plan:
     check_distillation(o.data, dict(o.args or {}))
     o, report, resume, resume_arg, cuda = prepare_run(o, FAMILY, dry_run, echo, "kit rerank-train")
     notes: list[str] = []
-    cmd = build_rerank_command(o.model, o, data_path=report.path, resume_from=resume_arg, cuda=cuda,
+    start = fp32_start(str(o.model), Path(o.output_dir), dry_run, notes)   # a kit-made (bf16) reranker trains too
+    cmd = build_rerank_command(start, o, data_path=report.path, resume_from=resume_arg, cuda=cuda,
                                data_rows=report.rows, notes=notes)
     spec = ModelSpec(name_or_path=str(o.model), family=FAMILY, finetune_module=RERANK_MODULE)
     return Plan(spec, o, report, resume, cmd, notes)
@@ -80,6 +82,7 @@ def rerank_train(o: RerankTrainOptions, dry_run: bool = False, echo=None, result
         return out
     finish_reranker(out, p.options)
     weights = cast_weights(out, save_dtype_for(o.save_dtype, default_save_dtype(p)))   # as `kit train` does
+    shutil.rmtree(start_copy(out), ignore_errors=True)
     write_manifest(out, str(o.model), p, started, weights, stage="rerank_train")
     result(f"cross-encoder written to {out} ({weights['dtype']} weights, {weights['weights_bytes'] / 1e6:.1f} MB)")
     return out
