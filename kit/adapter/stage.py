@@ -199,19 +199,33 @@ def provider_entries(opts: AdapterOptions) -> dict[str, tuple[str, dict]]:
     return {name: parse_model_entry(name, value, "adapter.providers") for name, value in opts.providers.items()}
 
 
+def frozen_vectors(prov, texts: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, D): the frozen embeddings, computed once (cache-backed). A local model with ``encode`` options encodes
+    the documents through the layer (torchrun ranks or Ray actors into shard files); they are then read into one
+    matrix, because every step scores its queries against documents anywhere in it."""
+    try:
+        D = prov.encode_corpus(texts)
+        D = D if isinstance(D, np.ndarray) else D.to_array()
+        return prov.encode_queries(queries), D
+    finally:
+        prov.close()
+
+
 def train_adapter(provider_spec: str, train_path, corpus_path, out_dir, options: AdapterOptions | None = None,
-                  *, provider=None, settings: dict | None = None) -> AdapterResult:
+                  *, provider=None, settings: dict | None = None, encode=None) -> AdapterResult:
+    """``encode`` (kit.encode.EncodeOptions): how a local provider encodes the training corpus (see
+    :func:`frozen_vectors`); API providers ignore it (their calls are batched and cached)."""
     import torch
 
     opt = options or AdapterOptions()
     rng = random.Random(opt.seed)
     torch.manual_seed(opt.seed)
     texts, rows = load_rows(train_path, corpus_path)
+    layer = {"encode_options": encode} if encode is not None and provider_spec.startswith(("local:", "adapter:")) \
+        else {}
     prov = provider or make_provider(provider_spec, base_url=opt.base_url, dimensions=opt.dimensions,
-                                     settings=settings)
-    # Frozen embeddings, computed once (cache-backed).
-    D = prov.encode_corpus(texts)
-    Q = prov.encode_queries([r["query"] for r in rows])
+                                     settings=settings, **layer)
+    Q, D = frozen_vectors(prov, texts, [r["query"] for r in rows])
     held, train = heldout_split(rows, opt.heldout_fraction, rng, by_doc=opt.heldout_by == "doc")
     base_mrr, best, best_epoch, best_state, epochs_run, history = fit(Trainer(Q, D, rows, opt, rng), held, train, opt)
     out = Path(out_dir)

@@ -22,12 +22,13 @@ def adapter_entries(p: Pipeline) -> dict[str, tuple[str, dict]]:
 
 def _run_adapter(p: Pipeline, o: AdapterOptions) -> dict:
     from ..adapter import train_adapter
+    from ..encode.options import layer_options
 
     out = {}
     for name, (spec, own) in adapter_entries(p).items():
         note(f"[adapter] {name} over {spec}")
         out[name] = summary_of(train_adapter(spec, train_data(p), p.wd.train_corpus, p.wd.adapters / name, o,
-                                           settings=own))
+                                           settings=own, encode=layer_options(p)))
     return out
 
 

@@ -147,7 +147,7 @@ def bench_model(name: str, spec: str, sets: dict, opts: BenchOptions, rankings: 
 
     note(f"[kit bench] {name} ({spec})")
     kw = {"progress": opts.progress} if spec.startswith(("local:", "adapter:")) else {}
-    if encode is not None and spec.startswith("local:"):
+    if encode is not None and spec.startswith(("local:", "adapter:")):   # an adapter's corpus is its base's
         kw["encode_options"] = encode
     own = (opts.model_settings or {}).get(name) or {}
     provider = make_provider(spec, base_url=opts.base_url, dimensions=opts.dimensions, batch_size=opts.batch_size,

@@ -5,6 +5,7 @@ import dataclasses
 
 import click
 
+from ..encode.options import EncodeOptions
 from ..index.options import IndexFiles, IndexOptions
 from ..options import cli_values, click_options, validated
 from ._common import CONTEXT, EXIT_CODES, handle_errors, main
@@ -12,16 +13,19 @@ from ._common import CONTEXT, EXIT_CODES, handle_errors, main
 
 def _command(fn):
     cmd = handle_errors(fn)
-    for cls in (IndexOptions, IndexFiles):
+    for cls in (EncodeOptions, IndexOptions, IndexFiles):
         cmd = click_options(cls)(cmd)
     command = main.command("index", context_settings=CONTEXT, epilog=EXIT_CODES)(cmd)
-    command.kit_sources = (IndexFiles, IndexOptions)
+    command.kit_sources = (IndexFiles, IndexOptions, EncodeOptions)
     return command
 
 
-def _load(files: IndexFiles, typed: dict) -> tuple[IndexFiles, IndexOptions]:
+def _load(files: IndexFiles, typed: dict, flags: dict) -> tuple[IndexFiles, IndexOptions, EncodeOptions | None]:
+    """(files, the index options, the encoding layer's options or None): defaults < CONFIG's sections < flags."""
+    from ..encode.options import layer_options, wanted
+
     if not files.config:
-        return files, validated(IndexOptions(**typed), "index")
+        return files, validated(IndexOptions(**typed), "index"), wanted(validated(EncodeOptions(**flags), "encode"))
     from pathlib import Path
 
     from ..config import load_config
@@ -32,7 +36,10 @@ def _load(files: IndexFiles, typed: dict) -> tuple[IndexFiles, IndexOptions]:
     path = Path(files.config).resolve()
     p = Pipeline(load_config(path), path, REGISTRY)
     options = validated(dataclasses.replace(p.options["index"], **typed), "index")
-    return pipeline_files(p, files), pipeline_options(p, options)
+    section = layer_options(p)
+    encode = (validated(dataclasses.replace(section, **flags), "encode") if section is not None else
+              wanted(validated(EncodeOptions(**flags), "encode")))
+    return pipeline_files(p, files), pipeline_options(p, options), encode
 
 
 @_command
@@ -58,10 +65,11 @@ def index_cmd(**kwargs):
       kit index --rollback --store milvus://10.0.0.5:19530 --name laws
       kit index --prune 2 --store milvus://10.0.0.5:19530 --name laws
       kit index --status --store qdrant://10.0.0.6:6333 --name laws
+      kit index configs/demo.yaml --engine torchrun --workers 8     # chunks encoded by 8 ranks into shard files
     """
     from ..index import run
 
     files = validated(IndexFiles(**cli_values(IndexFiles, kwargs)), "index")
-    files, options = _load(files, cli_values(IndexOptions, kwargs))
-    result = run(files, options, progress=options.progress)
+    files, options, encode = _load(files, cli_values(IndexOptions, kwargs), cli_values(EncodeOptions, kwargs))
+    result = run(files, options, progress=options.progress, encode=encode)
     click.echo(result.summary())

@@ -55,9 +55,13 @@ class ChunkEncoder:
                 "query_instruction": s.query_instruction, "passage_instruction": s.passage_instruction,
                 "max_length": self.dense.max_length, "precision": self.dense.precision, "model_id": self.identity}
 
-    def passages(self, texts: list[str]) -> dict:
-        out = {"dense": self.dense.encode_passages(texts), "sparse": None, "colbert": None}
-        self.encoded["dense"] += self.dense.last_stats.get("encoded", 0)
+    def passages(self, texts: list[str], dense: np.ndarray | None = None) -> dict:
+        """``dense``: the texts' vectors when the encoding layer made them already (kit/encode/: torchrun or Ray
+        workers); bge-m3's sparse and ColBERT outputs are still made here."""
+        if dense is None:
+            dense = self.dense.encode_passages(texts)
+            self.encoded["dense"] += self.dense.last_stats.get("encoded", 0)
+        out = {"dense": dense, "sparse": None, "colbert": None}
         if self.sparse or self.colbert:
             got = self._m3_outputs([self.spec.passage_text(t) for t in texts])
             out["sparse"] = [array_to_sparse(a) for a in got["sparse"]] if self.sparse else None

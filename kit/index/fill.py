@@ -14,10 +14,11 @@ from .rows import IndexRow
 from .stores import Row, Store
 
 
-def plan(stored: dict[str, str], rows: list[IndexRow]) -> tuple[list[IndexRow], list[str]]:
-    """(rows to write: new or changed, ids to delete: stored but no longer in the corpus)."""
+def plan(stored: dict[str, str], rows: list[IndexRow]) -> tuple[list[int], list[str]]:
+    """(positions in ``rows`` of the rows to write: new or changed, ids to delete: stored but no longer in the
+    corpus)."""
     want = {r.id for r in rows}
-    return [r for r in rows if stored.get(r.id) != r.hash], sorted(i for i in stored if i not in want)
+    return [i for i, r in enumerate(rows) if stored.get(r.id) != r.hash], sorted(i for i in stored if i not in want)
 
 
 def store_rows(batch: list[IndexRow], vecs: dict) -> list[Row]:
@@ -27,7 +28,9 @@ def store_rows(batch: list[IndexRow], vecs: dict) -> list[Row]:
 
 
 def fill(store: Store, collection: str, rows: list[IndexRow], encoder: ChunkEncoder, batch_size: int,
-         progress: bool = True) -> dict:
+         progress: bool = True, dense=None) -> dict:
+    """``dense``: every row's vector from the encoding layer (kit.encode.ShardedVectors, read a batch at a time
+    from the shard files), or None to embed here."""
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -36,13 +39,15 @@ def fill(store: Store, collection: str, rows: list[IndexRow], encoder: ChunkEnco
     bar = tqdm(total=len(todo), desc=f"indexing {collection}", unit="chunk", file=sys.stderr, leave=False,
                disable=not progress or not todo)
     for i in range(0, len(todo), batch_size):
-        batch = todo[i:i + batch_size]
-        store.upsert(collection, store_rows(batch, encoder.passages([r.text for r in batch])))
+        at = todo[i:i + batch_size]
+        batch = [rows[j] for j in at]
+        vecs = encoder.passages([r.text for r in batch], dense=None if dense is None else dense[at])
+        store.upsert(collection, store_rows(batch, vecs))
         bar.update(len(batch))
     bar.close()
     if gone:
         store.delete(collection, gone)
-    changed = sum(1 for r in todo if r.id in stored)
+    changed = sum(1 for j in todo if rows[j].id in stored)
     return {"chunks": len(rows), "unchanged": len(rows) - len(todo), "added": len(todo) - changed,
             "changed": changed, "deleted": len(gone), "encoded": dict(encoder.encoded),
             "seconds": round(time.perf_counter() - t0, 1)}

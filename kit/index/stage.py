@@ -108,7 +108,19 @@ def prepare(store: Store, files: IndexFiles, options: IndexOptions, result: Inde
     return rows, encoder, collection, meta
 
 
-def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool) -> IndexResult:
+def through_layer(rows, encoder: ChunkEncoder, encode):
+    """Every row's dense vector through the encoding layer (kit/encode/: this process, torchrun ranks or Ray
+    actors writing shard files; a killed run redoes only missing shards, and the embedding cache answers what is
+    unchanged). All rows, not only those the collection lacks: the golden check's exact search reads them all."""
+    from ..encode import encode_texts
+
+    return encode_texts([r.text for r in rows], encoder=encoder.dense, kind="passage", options=encode,
+                        desc=f"encoding {len(rows)} chunks ({encode.engine})")
+
+
+def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool, encode=None) -> IndexResult:
+    """``encode`` (kit.encode.EncodeOptions, the `encode:` section or --engine/--workers): the chunks' dense vectors
+    come from the encoding layer's shard files, read a batch at a time; None embeds them here, as before."""
     if not files.model or not files.corpus:
         raise KitError("kit index needs a model and a corpus: --model M --corpus corpus.jsonl, or a CONFIG")
     result = IndexResult("index", str(store.uri), options.name, notes=[f"model from {files.model_source}"])
@@ -116,11 +128,22 @@ def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool
     result.previous = current
     rows, encoder, collection, meta = prepare(store, files, options, result)
     result.collection = collection
+    layer = None
     try:
-        result.fill = fill(store, collection, rows, encoder, options.batch_size, progress)
-        verified(store, files, options, result, rows, encoder, live_now=collection == current)
+        if encode is not None:
+            layer = through_layer(rows, encoder, encode)
+        dense = layer.vectors if layer is not None else None
+        result.fill = fill(store, collection, rows, encoder, options.batch_size, progress, dense=dense)
+        if layer is not None:
+            result.fill["encoded"]["dense"] += layer.stats.get("encoded", 0)   # + the one chunk prepare() probed
+            result.fill["layer"] = {k: layer.stats[k] for k in ("engine", "workers", "shards", "shard_size",
+                                                                "encoded", "cached", "shards_reused", "seconds")
+                                    if k in layer.stats}
+        verified(store, files, options, result, rows, encoder, live_now=collection == current, dense=dense)
     finally:
         encoder.close()
+        if layer is not None:
+            layer.cleanup()
     store.set_meta(collection, {**meta, "state": sw.VERIFIED, "verified_at": sw.now(),
                                 "checks": {"parity": result.parity, "golden": result.golden}})
     if current != collection:
@@ -129,7 +152,7 @@ def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool
     return result
 
 
-def verified(store, files, options, result: IndexResult, rows, encoder, live_now: bool) -> None:
+def verified(store, files, options, result: IndexResult, rows, encoder, live_now: bool, dense=None) -> None:
     after = (f"; the alias still points to {result.previous}" if not live_now else
              f"; {result.collection} is live (updated in place): `kit index --rollback` moves the alias back")
     result.parity = parity(store, result.collection, rows)
@@ -138,7 +161,7 @@ def verified(store, files, options, result: IndexResult, rows, encoder, live_now
         raise KitError(f"{store.uri}: {result.collection} holds {p['stored']} rows for {p['corpus']} chunks (missing "
                        f"{p['missing']}, extra {p['extra']}, stale {p['stale']}){after}")
     result.golden = golden(store, result.collection, rows, encoder, files.eval, options.golden_k,
-                           options.golden_queries, options.tolerance)
+                           options.golden_queries, options.tolerance, dense)
     g, k = result.golden, options.golden_k
     if not g["ok"]:
         raise KitError(f"{store.uri}: golden check failed on {result.collection}: recall@{k} through the store "
@@ -152,8 +175,9 @@ def default_store(files: IndexFiles) -> str:
     return f"milvus-lite://{Path(files.corpus).resolve().parent / 'index' / 'milvus.db'}"
 
 
-def run(files: IndexFiles, options: IndexOptions, *, progress: bool = True) -> IndexResult:
-    """`kit index`: fill and switch (default), or only --rollback, --prune KEEP or --status."""
+def run(files: IndexFiles, options: IndexOptions, *, progress: bool = True, encode=None) -> IndexResult:
+    """`kit index`: fill and switch (default), or only --rollback, --prune KEEP or --status. ``encode``: see
+    :func:`index`."""
     if sum([files.rollback, files.prune is not None, files.status]) > 1:
         raise KitError("--rollback, --prune and --status are separate actions: give one")
     uri = parse(options.store or default_store(files))
@@ -168,7 +192,7 @@ def run(files: IndexFiles, options: IndexOptions, *, progress: bool = True) -> I
             kept, dropped = sw.prune(store, options.name, files.prune)
             result = IndexResult("prune", str(uri), options.name, kept=kept, dropped=dropped)
         else:
-            result = index(store, files, options, progress)
+            result = index(store, files, options, progress, encode)
     if files.record and result.action == "index":     # a rollback is recorded in the store itself
         write_json(files.record, result.record())
     return result

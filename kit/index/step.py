@@ -7,10 +7,11 @@ from ..pipeline import Pipeline, Stage, existing
 
 
 def _run_index(p: Pipeline, o) -> dict:
+    from ..encode.options import layer_options
     from ..index import run
     from ..index.workdir import pipeline_files, pipeline_options
 
-    result = run(pipeline_files(p), pipeline_options(p, o), progress=o.progress)
+    result = run(pipeline_files(p), pipeline_options(p, o), progress=o.progress, encode=layer_options(p))
     note(result.summary())
     return result.record()
 

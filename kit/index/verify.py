@@ -50,8 +50,14 @@ def questions(rows: list[IndexRow], eval_dir, n: int) -> tuple[list[str], list[s
             f"{len(sample)} chunks asking for themselves (no eval set)")
 
 
-def exact_top(queries: np.ndarray, rows: list[IndexRow], encoder: ChunkEncoder, k: int) -> list[list[str]]:
-    """The kit's exact search: every chunk's vector (from the embedding cache) scored against every question."""
+def exact_top(queries: np.ndarray, rows: list[IndexRow], encoder: ChunkEncoder, k: int,
+              dense=None) -> list[list[str]]:
+    """The kit's exact search: every chunk's vector (from the embedding cache, or the encoding layer's shard
+    files when ``dense`` holds them) scored against every question."""
+    if dense is not None:
+        from ..search import exact_top_k
+
+        return [[rows[j].id for j in row if j >= 0] for row in exact_top_k(dense, queries, k)[1]]
     best_s = np.full((len(queries), 0), -np.inf, np.float32)
     best_i = np.zeros((len(queries), 0), np.int64)
     for start in range(0, len(rows), EXACT_CHUNK):
@@ -69,10 +75,10 @@ def recall(ranked: list[list[str]], relevant: list[set[str]], k: int) -> float:
 
 
 def golden(store: Store, collection: str, rows: list[IndexRow], encoder: ChunkEncoder, eval_dir, k: int,
-           n: int, tolerance: float) -> dict:
+           n: int, tolerance: float, dense=None) -> dict:
     texts, relevant, source = questions(rows, eval_dir, n)
     q = encoder.queries(texts)
-    exact = exact_top(q, rows, encoder, k)
+    exact = exact_top(q, rows, encoder, k, dense)
     got = store.search(collection, q, k)
     empty = sum(1 for r in got if not r)
     r_store, r_exact = recall(got, relevant, k), recall(exact, relevant, k)

@@ -62,7 +62,7 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
                              dimensions=dimensions or meta.get("dimensions"), cache=cache,
                              batch_size=batch_size, concurrency=concurrency, precision=precision,
                              settings=meta.get("base_settings"),
-                             **{k: v for k, v in kw.items() if k != "encode_options"})   # it transforms arrays
+                             **kw)   # the corpus vectors are the base's: encode_options reaches a local base
         return AdapterProvider(rest, base)
     raise KitError(f"unknown provider spec {spec!r}: use {SPECS}")
 

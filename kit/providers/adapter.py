@@ -56,7 +56,11 @@ class AdapterProvider(Provider):
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return normalise(self.apply(self.base.encode_queries(texts)))
 
-    def encode_corpus(self, texts: list[str]) -> np.ndarray:
+    def encode_corpus(self, texts: list[str]):
+        """The base's vectors, unchanged (an array, or shard files when a local base encodes through the layer)."""
         v = self.base.encode_corpus(texts)
         self.dim = self.base.dim
         return v
+
+    def close(self) -> None:
+        self.base.close()
