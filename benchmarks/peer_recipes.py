@@ -162,6 +162,9 @@ def main() -> int:
                     help="the demo's statutes and generated questions instead of stard_dev (use another --work)")
     ap.add_argument("--bench-only", action="store_true",
                     help="train nothing: bench the models earlier runs of this script left in --work")
+    ap.add_argument("--variant-merge", default="0.5",
+                    help="merge weights of each --variant's model (comma-separated; empty: the models alone, half "
+                         "the encoding time)")
     ap.add_argument("--distractors", type=int, default=None, help="as real_questions.py (default: all articles)")
     a = ap.parse_args()
     work = Path(a.work).resolve()
@@ -212,10 +215,10 @@ def main() -> int:
                     kit("run", str(config), "--until", "merge", log=logfile)
                 weights = yaml.safe_load(config.read_text(encoding="utf-8"))["merge"]["weights"]
             else:
-                vdir, weights = work / "recipes" / name, [0.5]
+                vdir, weights = work / "recipes" / name, [float(w) for w in a.variant_merge.split(",") if w]
                 if not a.bench_only:
-                    kit("run", str(variant_config(config, vdir, sets or [], weights)), "--until", "merge",
-                        log=logfile)
+                    kit("run", str(variant_config(config, vdir, sets or [], weights or [0.5])), "--until",
+                        "merge" if weights else "train", log=logfile)
                 run_dir = vdir / "run"
             models[name] = f"local:{run_dir / 'models' / 'finetuned'}"
             for w in weights:

@@ -131,10 +131,13 @@ class RowSampler:
         return kept
 
     def take(self, cands: np.ndarray, scores: np.ndarray, in_window: bool = True) -> None:
-        """Visit the survivors of the cheap filters in seeded random order; the overlap test runs on each
-        until the row is full (see the module docstring)."""
+        """Visit the survivors of the cheap filters in seeded random order (``sampling: random``, FlagEmbedding's
+        hn_mine) or best first (``top``, sentence-transformers' ``sampling_strategy="top"``); the overlap test runs
+        on each until the row is full (see the module docstring)."""
         survivors = self.cheap_filters(cands, scores)
-        for u, s in self.rng.sample(survivors, len(survivors)):
+        order = (sorted(survivors, key=lambda x: -x[1]) if self.opts.sampling == "top"
+                 else self.rng.sample(survivors, len(survivors)))
+        for u, s in order:
             if self.full:
                 return
             self.counts.overlap_tests += 1

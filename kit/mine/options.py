@@ -39,6 +39,10 @@ class MineOptions:
     range: str = option("2-200", check=_range, help="1-based ranks FIRST-LAST of the search results to sample "
                         "negatives from (FlagEmbedding's hn_mine semantics).")
     negatives: int = option(15, check=_positive, help="Negatives per row.")
+    sampling: str = option("random", choices=("random", "top"),
+                           help="How negatives are picked from the window's candidates that pass the filters: "
+                                "random (FlagEmbedding's hn_mine) or the highest-scoring first (top, "
+                                "sentence-transformers' sampling_strategy='top').")
     seed: int = option(42, help="Seed of the per-row sampling (same seed, same output).")
     relative_margin: float | None = option(None, check=_fraction,
                                            help="Drop candidates scoring above (1 - m) x the positive's score "

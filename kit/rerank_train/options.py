@@ -28,6 +28,8 @@ class RerankTrainOptions(TrainOptions):
     output_dir: str | None = option(None, path=True, flag="output", short="o",
                                     help="Output cross-encoder folder (checkpoints while training). `kit run` "
                                          "sets it to models/reranker.")
+    # a cross-encoder scores each (question, passage) pair alone: there are no in-batch negatives to switch off
+    in_batch_negatives: bool = option(True, yaml=False, cli=False, help="Not a reranker setting.")
     args: dict = option(default_factory=cpu_recipe, help="FlagEmbedding reranker / HF TrainingArguments passed "
                         "through (learning_rate, max_steps, num_train_epochs, per_device_train_batch_size, "
                         "train_group_size, query_max_len, passage_max_len, knowledge_distillation, save_steps, ...); "

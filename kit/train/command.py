@@ -70,6 +70,9 @@ def trainer_args(options: TrainOptions, world: int, data_rows: int | None, notes
         args["warmup_steps"] = int(round(ratio * total))
         notes.append(f"warmup_ratio {ratio} -> --warmup_steps {args['warmup_steps']} "
                      f"(transformers 5 rejects --warmup_ratio)")
+    if not getattr(options, "in_batch_negatives", True):
+        # the data file's name turns in-batch negatives off only in FlagEmbedding's same-dataset sampler
+        args["same_dataset_within_batch"] = True
     args.setdefault("report_to", "none")   # no wandb/tensorboard surprises; the kit streams the log itself
     return args
 

@@ -86,13 +86,14 @@ def title_passages(rows: list[dict], corpus_path) -> tuple[list[dict], int, int]
 
 
 def validate_training_data(path, train_group_size: int, clean_path=None, min_keep: float = 0.9,
-                           write: bool = True, corpus=None) -> DataReport:
+                           write: bool = True, corpus=None, force_copy: bool = False) -> DataReport:
     """Check every row; lower train_group_size or drop rows so that every row has group-1 negatives.
 
     FlagEmbedding samples ``train_group_size - 1`` negatives per query and silently repeats them when a row
     has fewer (and crashes on none), so the fix happens here, visibly: keep the largest group size that at
     least ``min_keep`` of the rows support, drop the rest. If anything changed, a clean copy is written to
-    ``clean_path`` (unless ``write`` is false: a dry run writes nothing) and :attr:`DataReport.path` points to it.
+    ``clean_path`` (unless ``write`` is false: a dry run writes nothing) and :attr:`DataReport.path` points to it;
+    ``force_copy`` writes it even when nothing changed (its file name then carries meaning to FlagEmbedding).
     """
     path = Path(path)
     report = ReadReport()
@@ -117,7 +118,7 @@ def validate_training_data(path, train_group_size: int, clean_path=None, min_kee
         notes.append(f"passages as the benchmark embeds them: {titled_n} texts with their chunk's title"
                      + (f", {unknown} not found in {corpus} (kept as they are)" if unknown else ""))
     # FlagEmbedding asserts that every row has a 'neg' list, even when it samples none from it.
-    if dropped or titled_n or any("neg" not in r for r in kept):
+    if force_copy or dropped or titled_n or any("neg" not in r for r in kept):
         if clean_path is None:
             raise KitError(f"{path}: rows had to be fixed but no place for a clean copy was given")
         clean = [{**r, "neg": r.get("neg") or []} for r in kept]

@@ -37,6 +37,10 @@ class TrainOptions:
     passage_titles: bool = option(False, help="Train on passages as `kit bench` embeds them: the chunk's "
                                   "title before its text (FlagEmbedding's evaluation does the same). Needs the chunks "
                                   "(`corpus`); texts that are no chunk stay as they are.")
+    in_batch_negatives: bool = option(True, help="Score each question against the other rows' passages in its "
+                                      "batch too (FlagEmbedding's default). false trains on its own group only, "
+                                      "through FlagEmbedding's own switch: the data file's name ends in "
+                                      "no_in_batch_neg and --same_dataset_within_batch is on.")
     corpus: str | None = option(None, path=True, help="Chunks whose titles passage_titles adds (corpus.jsonl or "
                                 "data/train_corpus.jsonl). `kit run` sets it.")
     args: dict = option(default_factory=dict, help="FlagEmbedding / HF TrainingArguments passed through "

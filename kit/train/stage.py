@@ -109,8 +109,12 @@ def prepare_run(options, family: str, dry_run: bool, echo, label: str):
     titles = getattr(options, "passage_titles", False)
     if titles and not getattr(options, "corpus", None):
         raise KitError(f"{label}: passage_titles needs the chunks their titles come from (train.corpus / --corpus)")
-    report = validate_training_data(options.data, group, clean_path=out.parent / f"{out.name}.kit_train_data.jsonl",
-                                    write=not dry_run, corpus=options.corpus if titles else None)
+    # FlagEmbedding turns in-batch negatives off per data file, by a name ending in `no_in_batch_neg`
+    # (AbsEmbedderSameDatasetTrainDataset): the kit's copy of the data gets that name.
+    in_batch = getattr(options, "in_batch_negatives", True)
+    clean_name = f"{out.name}.kit_train_data" + ("" if in_batch else "-no_in_batch_neg") + ".jsonl"
+    report = validate_training_data(options.data, group, clean_path=out.parent / clean_name, write=not dry_run,
+                                    corpus=options.corpus if titles else None, force_copy=not in_batch)
     echo(report.summary())
     if report.train_group_size != group:
         args["train_group_size"] = report.train_group_size

@@ -120,11 +120,25 @@ def update_dir(root: Path, base, start: str) -> tuple[Path, dict]:
     return u, st
 
 
+def update_train_args(args: dict, o: UpdateOptions) -> dict:
+    """train.args for an update: the full run's, its length scaled by ``step_share`` (max_steps, else
+    num_train_epochs), then ``update.train_args`` on top."""
+    out = dict(args)
+    given = o.train_args or {}
+    if "max_steps" not in given and "num_train_epochs" not in given and o.step_share < 1:
+        steps = int(out.get("max_steps", -1) or -1)
+        if steps > 0:
+            out["max_steps"] = max(1, round(steps * o.step_share))
+        else:
+            out["num_train_epochs"] = float(out.get("num_train_epochs", 3)) * o.step_share   # HF's default: 3
+    return {**out, **given}
+
+
 def update_config(p: Pipeline, o: UpdateOptions, c: Context) -> dict:
     """The update's own pipeline config: the config's sections under the update's step names."""
     cfg = p.cfg
     train = dict(cfg.get("train") or {})
-    train["args"] = {**(train.get("args") or {}), **(o.train_args or {})}
+    train["args"] = update_train_args(train.get("args") or {}, o)
     out = {"workdir": str(c.dir), "model": c.start_model, "allow_partial": cfg.get("allow_partial") or 0.0,
            "documents": cfg.get("prep") or {}, "queries": cfg["queries"], "train": train,
            "split": {k: getattr(o, k) for k in SPLIT_KEYS}, "gate": {k: getattr(o, k) for k in GATE_KEYS},

@@ -306,3 +306,23 @@ def test_every_margin_is_off_at_null_and_the_same_filter_at_zero():
                                 spread=0.1)
     assert at_zero == {"relative_margin": 0.8, "absolute_margin": 0.8, "scaled_margin": 0.8}
     assert margin_thresholds(0.8, MineOptions(relative_margin=0.05), spread=0.1) == {"relative_margin": 0.8 - 0.04}
+
+
+def test_top_sampling_takes_the_best_survivors_of_the_window(zh_e5_path, cmrc_small, tmp_path):
+    """``sampling: top`` (sentence-transformers' strategy): the negatives are the highest-scoring candidates that
+    pass every filter, i.e. the head of what the whole window would give; ``random`` (the default) is not. A real
+    encoder: the tiny random one scores most of these texts the same (their characters are outside its vocabulary),
+    and ties have no "top"."""
+    corpus, train, chunks, rows = cmrc_small
+    common = dict(model=str(zh_e5_path), range="3-40", relative_margin=None, precision="fp32", progress=False,
+                  print_stats=False)
+    mine(train, corpus, tmp_path / "all.jsonl", MineOptions(negatives=len(chunks), **common))
+    mine(train, corpus, tmp_path / "top.jsonl", MineOptions(negatives=6, sampling="top", **common))
+    mine(train, corpus, tmp_path / "rand.jsonl", MineOptions(negatives=6, **common))
+    every, top, rand = (_read(tmp_path / f"{n}.jsonl") for n in ("all", "top", "rand"))
+    assert len(top) == len(rows)
+    for a, t in zip(every, top):
+        assert t["neg_ids"] == a["neg_ids"][:6]   # the window's survivors come best first
+    assert sum(r["neg_ids"] != a["neg_ids"][:6] for r, a in zip(rand, every)) > len(rows) // 2
+    texts, scores = _brute_force(zh_e5_path, chunks, rows)
+    _check_rows(top, rows, chunks, texts, scores, 3, 40)

@@ -70,6 +70,7 @@ def test_an_update_preps_only_what_changed_keeps_on_a_refusal_and_promotes_and_r
     assert split["replayed_rows"] == round(split["new_rows"] * 0.3 / 0.7) > 0
     made = read_json(u / "models" / "finetuned" / "kit_manifest.json")
     assert os.path.realpath(made["base_model"]) == os.path.realpath(wd / "versions" / "v0001" / "model")
+    assert made["trainer_args"]["max_steps"] == "1"    # update.step_share 0.5 of the config's 2 steps
     verdict = read_json(wd / "promotion.json")
     assert verdict["decision"] == "keep" and verdict["promoted"] is None and verdict["current"] == "v0001"
     assert verdict["deployed"]["version"] == "v0001" and verdict["candidate"]["kind"] == "merged-0.5"
