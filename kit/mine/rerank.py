@@ -66,7 +66,9 @@ def _keep(row: dict, pos_logits, neg_logits, old: set[str], opts: MineOptions, t
             alive.append(i)
     old_i = [i for i in alive if row["neg"][i] in old]
     new_i = [i for i in alive if row["neg"][i] not in old]
-    if len(new_i) > opts.negatives:
+    if len(new_i) > opts.negatives and opts.sampling == "top":
+        new_i = new_i[:opts.negatives]   # the mined negatives come best first (RowSampler.negatives)
+    elif len(new_i) > opts.negatives:
         rng = random.Random(stable_hash([opts.seed, "rerank", row["query"], row["pos"]]))
         new_i = sorted(rng.sample(new_i, opts.negatives))
     return sorted(old_i + new_i)

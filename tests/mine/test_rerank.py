@@ -58,6 +58,25 @@ def test_reranker_drops_false_negatives_exactly_and_writes_teacher_scores(tiny_b
     assert json.loads((tmp_path / "rr.stats.json").read_text())["reranker"]["removed"] == expected_removed
 
 
+def test_top_sampling_keeps_the_best_survivors_of_the_reranker(tiny_bert, cmrc_small, tmp_path):
+    """With ``sampling: top`` the reranker step keeps the highest-ranked candidates it does not remove, not a
+    seeded sample of them."""
+    corpus, train, _, _ = cmrc_small
+    mine(train, corpus, tmp_path / "pool.jsonl", _opts(tiny_bert, negatives=8, sampling="top"))
+    pools = {(o["query"], tuple(o["pos"])): o["neg"] for o in _read(tmp_path / "pool.jsonl")}
+    margin = 1.5
+    with RerankServer() as srv:
+        mine(train, corpus, tmp_path / "rr.jsonl", _opts(tiny_bert, sampling="top", reranker="openai:lexical",
+                                                         reranker_settings={"base_url": srv.base_url},
+                                                         reranker_margin=margin))
+    out = _read(tmp_path / "rr.jsonl")
+    assert out
+    for o in out:
+        line = min(_logit(lexical_score(o["query"], p)) for p in o["pos"]) - margin
+        kept = [t for t in pools[(o["query"], tuple(o["pos"]))] if _logit(lexical_score(o["query"], t)) <= line]
+        assert o["neg"] == kept[:4]
+
+
 def test_cli_mine_with_a_local_cross_encoder_and_stale_scores(tiny_bert, tiny_cross_encoder, cmrc_small, tmp_path):
     from click.testing import CliRunner
 
