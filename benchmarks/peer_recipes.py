@@ -130,7 +130,7 @@ def train_st(data: Path, model: str, out: Path, steps: int, batch: int, mined: b
     return out
 
 
-def summarise(results: dict, peers_alone: list[str]) -> dict:
+def summarise(results: dict, peers_alone: list[str], reference: str | None = None) -> dict:
     from kit.bench.metrics import paired_bootstrap
 
     # the hybrid rows (each model + BM25, kit/bench/hybrid.py) too: the report may recommend one
@@ -146,6 +146,8 @@ def summarise(results: dict, peers_alone: list[str]) -> dict:
             out["vs"][f"{m}/base"] = paired_bootstrap(rr[base], rr[m])
         if best_peer and m not in (base, best_peer):
             out["vs"][f"{m}/{best_peer}"] = paired_bootstrap(rr[best_peer], rr[m])
+        if reference and m not in (base, reference) and reference in rr:
+            out["vs"][f"{m}/{reference}"] = paired_bootstrap(rr[reference], rr[m])
     return out
 
 
@@ -165,6 +167,9 @@ def main() -> int:
     ap.add_argument("--variant-merge", default="0.5",
                     help="merge weights of each --variant's model (comma-separated; empty: the models alone, half "
                          "the encoding time)")
+    ap.add_argument("--reference", default=None,
+                    help="a model every row is also compared with, paired (e.g. lr1e5, the default recipe, for the "
+                         "one-factor rows)")
     ap.add_argument("--distractors", type=int, default=None, help="as real_questions.py (default: all articles)")
     a = ap.parse_args()
     work = Path(a.work).resolve()
@@ -233,7 +238,7 @@ def main() -> int:
     kit("bench", "--eval", str(data / "eval"), "-o", str(report), *flags, "--baseline", "base",
         "--latency-samples", "0", "--no-progress", log=logfile)
     results = json.loads((report / "results.json").read_text(encoding="utf-8"))
-    s = summarise(results, peers_alone)
+    s = summarise(results, peers_alone, a.reference)
     s["steps"], s["batch"], s["wall_seconds"] = a.steps, a.batch, round(time.perf_counter() - t0)
     log(f"{'demo: generated questions about two held-out statutes' if a.demo else 'stard_dev real questions'}: "
         f"{s['questions']} evaluated, no real question in training; "
