@@ -105,9 +105,23 @@ def test_ray_two_local_workers_give_the_same_vectors(paragraphs, encoder):
     assert st["engine"] == "ray" and st["workers"] == 2 and st["encoded"] == 0      # all cached by the driver
     assert np.array_equal(vecs, ref)
     encoder.cache = None
-    vecs, st = _run(paragraphs, encoder, engine="ray", workers=2, shard_size=20, ray_address="local")
+    vecs, st = _run(paragraphs, encoder, engine="ray", workers=2, shard_size=10, ray_address="local")
     assert st["encoded"] == len(paragraphs) and float(np.abs(vecs - ref).max()) <= 1e-5
+    # 10 shards, at most 4 in flight: the same two actors (two model loads) encode all of them
+    assert st["shards"] == 10 and st["ray"]["actors"] == 2
     encoder.cache = cache
+
+
+@pytest.mark.slow
+def test_a_ray_actor_that_dies_is_restarted_and_its_shard_retried(paragraphs, encoder, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="ray not installed (pip install 'kit[ray]')")
+    ref, _ = _run(paragraphs, encoder, shard_size=10)
+    encoder.cache = None
+    monkeypatch.setenv("KIT_TEST_KILL_SHARD", "3")
+    monkeypatch.setenv("KIT_TEST_KILL_MARK", str(tmp_path / "died"))
+    vecs, st = _run(paragraphs, encoder, engine="ray", workers=2, shard_size=10, ray_address="local")
+    assert (tmp_path / "died").exists()                      # the actor encoding shard 3 did die
+    assert st["shards"] == 10 and st["encoded"] == len(paragraphs) and float(np.abs(vecs - ref).max()) <= 1e-5
 
 
 def test_a_ray_cluster_that_is_not_there_is_one_line(paragraphs, encoder, monkeypatch):
