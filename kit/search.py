@@ -205,7 +205,7 @@ def measure_recall(index: Index, vectors, queries: np.ndarray, k: int, window: t
     other settings cheaply)."""
     k = min(k, len(vectors))
     pick = np.sort(np.random.default_rng(seed).choice(len(queries), size=min(sample, len(queries)), replace=False))
-    qs = np.asarray(queries, dtype=np.float32)[pick]
+    qs = np.asarray(queries[pick], dtype=np.float32)     # (queries may be shard files: only the sample is read)
     reference = reference if reference is not None else exact_top_k(vectors, qs, k)
     exact = reference[0]
     _, an_i = index.search(qs, k, params=params)

@@ -282,8 +282,23 @@ class ShardedVectors:
                 raise IndexError(j)
             i, r = divmod(j, self.shards.shard_size)
             return np.array(self._mmap(i)[r])
+        if isinstance(j, slice) and j.step in (None, 1):
+            return self._rows(*j.indices(len(self))[:2])
         idx = np.arange(len(self))[j] if isinstance(j, slice) else np.asarray(j)
         return np.stack([self[int(x)] for x in idx]) if len(idx) else np.zeros((0, self.dim), np.float32)
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1 as one array, read from the memory-mapped shards they span (a block of queries for a
+        search, without the whole matrix in memory)."""
+        if stop <= start:
+            return np.zeros((0, self.dim), np.float32)
+        size = self.shards.shard_size
+        parts = []
+        for i in range(start // size, (stop - 1) // size + 1):
+            lo = max(start, i * size) - i * size
+            hi = min(stop, (i + 1) * size) - i * size
+            parts.append(self._mmap(i)[lo:hi])
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def to_array(self) -> np.ndarray:
         out = np.empty((len(self), self.dim), dtype=np.float32)

@@ -22,6 +22,8 @@ recall of the exact window is measured). Memory: corpus and rows are read as str
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,7 +82,7 @@ class Inputs:
 class Vectors:
     corpus: object                # one per unique corpus text: shard files (kit.encode.ShardedVectors)
     extra: dict[str, np.ndarray]  # positives that are not corpus texts
-    queries: np.ndarray           # one per unique query
+    queries: object               # one per unique query: shard files (kit.encode.ShardedVectors) or an array
     query_index: dict[str, int]
     stats: dict
     encoder: object
@@ -136,26 +138,43 @@ def embed(inp: Inputs, opts: MineOptions, encode_options=None) -> Vectors:
     p = encode_texts(lambda: itertools.chain(inp.corpus.texts, inp.extra), encoder=encoder, kind="passage",
                      options=encode_options, desc="embedding corpus")
     try:
+        # the query vectors stay in their shard files too: searched a block at a time, read a row at a time
         q = encode_texts(inp.queries, encoder=encoder, kind="query", options=encode_options,
                          desc="embedding queries")
-        qv = q.vectors.to_array()
-        q.cleanup()
     except BaseException:
         p.cleanup()
         raise
     return Vectors(corpus=p.vectors.head(n), extra={t: p.vectors[n + i] for i, t in enumerate(inp.extra)},
-                   queries=qv, query_index={t: i for i, t in enumerate(inp.queries)},
-                   stats={"passages": dict(p.stats), "queries": dict(q.stats)}, encoder=encoder, encoded=[p])
+                   queries=q.vectors, query_index={t: i for i, t in enumerate(inp.queries)},
+                   stats={"passages": dict(p.stats), "queries": dict(q.stats)}, encoder=encoder, encoded=[p, q])
 
 
-def rank(vec: Vectors, last: int, exact_max: int, search_options: SearchOptions | None = None, first: int = 1):
-    """The candidates: each unique query's top ``last`` unique corpus texts; with an approximate index, its
-    recall of the exact window measured on a sample of the queries (and a warning with settings when short)."""
+def search_to_files(index, queries, k: int, work_dir: Path | None, block: int = 4096):
+    """(scores, ids) of every query's top ``k``, searched a block of queries at a time. With ``work_dir`` the two
+    n_queries x k matrices are memory-mapped ``.npy`` files there (1M queries x 200 is 2.4 GB that need not be in
+    memory: rows are read back one at a time, in about the order they were written); without, arrays."""
+    n = len(queries)
+    if work_dir is None:
+        scores, ids = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+    else:
+        scores = np.lib.format.open_memmap(Path(work_dir) / "scores.npy", mode="w+", dtype=np.float32, shape=(n, k))
+        ids = np.lib.format.open_memmap(Path(work_dir) / "ids.npy", mode="w+", dtype=np.int64, shape=(n, k))
+    for i in range(0, n, block):
+        s, x = search(index, queries[i:i + block], k)
+        scores[i:i + len(s)] = np.where(x >= 0, s, -np.inf)   # an IVF may return fewer than k: faiss pads -FLT_MAX
+        ids[i:i + len(s)] = x
+    return scores, ids
+
+
+def rank(vec: Vectors, last: int, exact_max: int, search_options: SearchOptions | None = None, first: int = 1,
+         work_dir: Path | None = None):
+    """The candidates: each unique query's top ``last`` unique corpus texts (in files under ``work_dir`` when
+    given); with an approximate index, its recall of the exact window measured on a sample of the queries (and a
+    warning with settings when short)."""
     o = search_options or SearchOptions()
     k = min(last, len(vec.corpus))
     index, kind = build_index(vec.corpus, exact_max, o)
-    scores, ids = search(index, vec.queries, k)
-    scores = np.where(ids >= 0, scores, -np.inf)   # an IVF may return fewer than k: faiss pads with -FLT_MAX
+    scores, ids = search_to_files(index, vec.queries, k, work_dir)
     recall = None
     if not index.exact and o.recall_sample > 0:
         recall, ref = measure_recall(index, vec.corpus, vec.queries, k, (first, last), o.recall_sample)
@@ -182,11 +201,19 @@ class RowTally:
     spread: float = 0.0
 
 
-def score_spread(window_scores: np.ndarray) -> float:
-    """The model's score spread: standard deviation of the window's candidate scores over all rows (the unit of
-    ``scaled_margin``; cosines of one model may all lie in 0.78-0.97, of another in 0.2-0.9)."""
-    v = window_scores[np.isfinite(window_scores)]
-    return float(v.std()) if v.size else 0.0
+def score_spread(scores, lo: int, hi: int, block: int = 65536) -> float:
+    """The model's score spread: standard deviation of the window's candidate scores (columns lo..hi-1) over all
+    rows (the unit of ``scaled_margin``; cosines of one model may all lie in 0.78-0.97, of another in 0.2-0.9).
+    Summed in float64 a block of rows at a time, so a memory-mapped matrix is never loaded whole."""
+    n, total, squares = 0, 0.0, 0.0
+    for i in range(0, len(scores), block):
+        v = np.asarray(scores[i:i + block, lo:hi], dtype=np.float64)
+        v = v[np.isfinite(v)]
+        n, total, squares = n + v.size, total + float(v.sum()), squares + float(np.square(v).sum())
+    if not n:
+        return 0.0
+    mean = total / n
+    return float(np.sqrt(max(squares / n - mean * mean, 0.0)))
 
 
 def _widen(sampler: RowSampler, index, qv: np.ndarray, upper: int, first: int, n_corpus: int) -> None:
@@ -228,7 +255,7 @@ def mine_rows(inp: Inputs, vec: Vectors, ranked, opts: MineOptions, counts: Coun
     index, _, all_scores, all_ids = ranked[:4]
     k, n_corpus = all_ids.shape[1], len(inp.corpus.texts)
     pos_vec = (lambda t: vec.corpus[inp.corpus.u_of_text[t]] if t in inp.corpus.u_of_text else vec.extra[t])
-    tally.spread = score_spread(all_scores[:, first - 1:k])
+    tally.spread = score_spread(all_scores, first - 1, k)
     for n, r in tqdm(inp.rows, desc="mining", unit="row", total=len(inp.rows), disable=not opts.progress or None):
         pos_ids = inp.corpus.positive_ids(r, lambda msg: None)   # (read_inputs recorded its notes)
         qi = vec.query_index[r["query"]]
@@ -323,9 +350,12 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
     t_start = time.perf_counter()
     inp = _timed(timings, "read", read_inputs, train_path, corpus_path)
     vec = None
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    # the search results (n_queries x k scores and ids) as memory-mapped files beside the output, removed after
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{output_path.name}.ranks-", dir=output_path.parent))
     try:
         vec = _timed(timings, "embed", embed, inp, opts, encode_options)
-        ranked = _timed(timings, "search", rank, vec, last, opts.exact_max, search_options, first)
+        ranked = _timed(timings, "search", rank, vec, last, opts.exact_max, search_options, first, work_dir)
         counts, tally = Counts(), RowTally()
         neg_counts, rr_stats = _mine_and_write(inp, vec, ranked, opts, counts, tally, train_path, output_path,
                                                timings)
@@ -333,6 +363,7 @@ def mine(train_path, corpus_path, output_path, options: MineOptions | None = Non
         if vec is not None:
             vec.cleanup()
         inp.corpus.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
     timings["total"] = time.perf_counter() - t_start
     stats = collect_stats(inp, vec, ranked, opts, counts, tally, neg_counts, output_path, timings)
     if opts.reranker:

@@ -55,6 +55,43 @@ def test_shards_and_streaming_leave_the_output_byte_identical(tiny_bert, small, 
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
 
 
+def test_query_vectors_and_search_results_stay_in_files(tiny_bert, small, tmp_path, monkeypatch):
+    """Mining reads the query vectors from their shard files and keeps the n_queries x k scores and ids as
+    memory-mapped files beside the output (removed afterwards), not as arrays in memory."""
+    import numpy as np
+
+    import kit.mine.stage as stage
+    from kit.encode.shards import ShardedVectors
+
+    seen = {}
+    real = stage.mine_rows
+
+    def spy(inp, vec, ranked, *a, **kw):
+        seen.update(queries=vec.queries, scores=ranked[2], ids=ranked[3],
+                    work=list(tmp_path.glob(".out.jsonl.ranks-*")))
+        yield from real(inp, vec, ranked, *a, **kw)
+
+    monkeypatch.setattr(stage, "mine_rows", spy)
+    train, corpus = small
+    r = mine(train, corpus, tmp_path / "out.jsonl", _opts(tiny_bert), EncodeOptions(shard_size=7))
+    assert isinstance(seen["queries"], ShardedVectors) and r.stats["embedding"]["queries"]["shards"] == 8
+    assert isinstance(seen["scores"], np.memmap) and isinstance(seen["ids"], np.memmap)
+    assert seen["scores"].shape == (51, 40) and len(seen["work"]) == 1
+    assert not list(tmp_path.glob(".out.jsonl.ranks-*"))           # removed after the run
+
+
+def test_the_score_spread_in_blocks_is_the_standard_deviation():
+    import numpy as np
+
+    from kit.mine.stage import score_spread
+
+    s = np.random.default_rng(1).uniform(0.7, 0.99, (1000, 50)).astype(np.float32)
+    s[::7, 45:] = -np.inf                                          # an IVF's short rows
+    window = s[:, 1:50]
+    assert abs(score_spread(s, 1, 50, block=64) - float(window[np.isfinite(window)].std(dtype=np.float64))) < 1e-9
+    assert score_spread(np.full((3, 4), -np.inf), 0, 4) == 0.0
+
+
 def test_hash_collisions_in_the_corpus_bookkeeping_change_nothing(tiny_bert, small, tmp_path, monkeypatch):
     train, corpus = small
     mine(train, corpus, tmp_path / "a.jsonl", _opts(tiny_bert))

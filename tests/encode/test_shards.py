@@ -29,6 +29,9 @@ def test_written_shards_read_back_whole_and_by_row(tmp_path):
     head = v.head(6)
     assert len(head) == 6 and np.array_equal(np.concatenate([b for _, b in head.iter_shards()]), vecs[:6])
     assert np.array_equal(np.load(d.ids_path(1)), np.arange(4, 8))
+    for sl in (slice(3, 9), slice(0, 10), slice(5, 5), slice(8, 100), slice(None, None, 2)):   # across shards
+        assert np.array_equal(v[sl], vecs[sl])
+    assert np.array_equal(head[4:20], vecs[4:6])                  # a head stops at its own end
 
 
 def test_a_shard_cut_short_or_changed_is_named_and_never_read(tmp_path):
