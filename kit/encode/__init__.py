@@ -4,8 +4,9 @@
 ``torchrun``  data-parallel ranks under ``torch.distributed`` launched by torchrun, like training (gloo on CPU,
               nccl on GPUs; several nodes with ``nnodes``/``node_rank``/``master_addr``): rank r of W encodes
               the r-th, (r+W)-th, ... of the shards still to do, rank 0 checks they are all there;
-``ray``       a pool of ``workers`` encoder actors (``ray.util.ActorPool``, ``num_gpus`` per actor), each loading the
-              model once per job, on the cluster of ``$RAY_ADDRESS`` (optional extra: ``pip install 'kit[ray]'``).
+``ray``       one Ray Data ``map_batches`` pipeline per job over an actor pool (``ActorPoolStrategy(size=workers)``,
+              ``num_gpus`` per actor; each actor loads the model once) on the cluster of ``$RAY_ADDRESS``
+              (optional extra: ``pip install 'kit[ray]'``).
 
 Whichever runs, the input is cut into shards of ``shard_size`` texts in input order and each shard goes through
 the same code (:func:`kit.encode.job.encode_shard`: embedding-cache look-up, unique texts, length-sorted

@@ -1,13 +1,15 @@
-"""The ray engine: a pool of ``workers`` encoder actors (``ray.util.ActorPool``, ``num_gpus`` per actor), started once
-per job, on the cluster of ``$RAY_ADDRESS`` (or ``encode.ray_address``; ``local`` starts a private one here).
+"""The ray engine: one Ray Data pipeline per job, ``map_batches`` over a pool of encoder actors
+(``ActorPoolStrategy(size=workers)``, ``num_gpus`` per actor) on the cluster of ``$RAY_ADDRESS`` (or
+``encode.ray_address``; ``local`` starts a private one here).
 
 Ray is an optional extra (``pip install 'kit[ray]'``), imported only when this engine runs. The driver (this
-process) streams the shards, at most 2 x workers of them in flight (memory stays bounded), looks their texts up in
-the embedding cache, and sends each shard's uncached texts to the next free actor; an actor encodes them with the
-same length-sorted batches as the local engine and returns the vectors; the driver fills the cache and writes the
-shard files (the actors need no shared storage). Each actor loads the model once for the whole job. A cluster that
-is not there is one line before anything starts; an actor that dies is restarted once and its shard retried, a
-second death fails the job with Ray's reason, and the shards already written are kept.
+process) walks the shards once, looks their texts up in the embedding cache, and puts each shard's texts and the
+ones to encode into Ray's object store as one block (Ray spills it to disk when it fills; the driver keeps only the
+references, and actors on any node read them without shared storage). One pipeline over all the blocks means each
+actor loads the model once for the whole job; an actor encodes a shard's texts with the same length-sorted batches
+as the local engine and returns the vectors; the driver fills the cache and writes the shard files as results
+stream back. A cluster that is not there is one line before anything starts; an actor that dies is restarted once
+and its shard retried, a second death fails the job with Ray's reason, and the shards already written are kept.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ _STARTED_HERE = False
 def _import_ray():
     try:
         import ray
+        import ray.data  # noqa: F401
     except ImportError:
-        raise KitError("encode.engine ray needs Ray, an optional extra: pip install 'kit[ray]' "
-                       "(or pip install 'ray'); or use engine local or torchrun") from None
+        raise KitError("encode.engine ray needs Ray Data, an optional extra: pip install 'kit[ray]' "
+                       "(or pip install 'ray[data]'); or use engine local or torchrun") from None
     return ray
 
 
@@ -74,7 +77,8 @@ def connect(options: EncodeOptions) -> dict:
 
 
 class EncoderActor:
-    """One model per actor, loaded once for the whole job; each call encodes one shard's uncached texts."""
+    """One model per actor, loaded once for the whole job (the pipeline's actor pool lives as long as the job);
+    each call encodes one shard's uncached texts."""
 
     def __init__(self, job: dict, threads: int = 0):
         import torch
@@ -84,15 +88,25 @@ class EncoderActor:
         self.job = EncodeJob(**job)
         self.encoder = self.job.encoder(device="cuda" if self.job.device.startswith("cuda") else "cpu", cache=False)
 
-    def encode(self, shard: int, texts: list[str]) -> tuple[int, np.ndarray, str]:
+    def __call__(self, batch: dict) -> dict:
         import ray
 
         from ..embed import embed_with_cache
 
-        _die_once_for_tests(shard)
-        v, _ = embed_with_cache(self.job.namespace, [str(t) for t in texts], self.encoder._compute, None,
-                                self.job.batch_size)
-        return shard, np.ascontiguousarray(v, dtype=np.float32), ray.get_runtime_context().get_actor_id()
+        me = ray.get_runtime_context().get_actor_id() or ""
+        vecs, dims, counts = [], [], []
+        for shard, todo in zip(batch["shard"], batch["todo"]):
+            _die_once_for_tests(int(shard))
+            todo = [str(t) for t in todo]
+            v, _ = embed_with_cache(self.job.namespace, todo, self.encoder._compute, None, self.job.batch_size)
+            v = np.ascontiguousarray(v, dtype=np.float32)
+            vecs.append(v.tobytes())
+            dims.append(v.shape[1] if v.ndim == 2 else 0)
+            counts.append(len(todo))
+        # the shard's texts and its list to encode go back with the vectors: the driver kept only their references
+        return {"shard": np.asarray(batch["shard"]), "texts": batch["texts"], "todo": batch["todo"],
+                "vec": np.array(vecs, dtype=object), "dim": np.asarray(dims), "n": np.asarray(counts),
+                "actor": np.array([me] * len(counts), dtype=object)}
 
 
 def _die_once_for_tests(shard: int) -> None:
@@ -104,25 +118,22 @@ def _die_once_for_tests(shard: int) -> None:
         os._exit(17)
 
 
-def _start_actors(ray, job: EncodeJob, workers: int, gpus: float, cpus: float) -> list:
-    """The pool, started once per job: every shard goes to one of these actors, so each model loads once per actor
-    (not once per window of shards). An actor that dies is restarted once and its shard retried (Ray's own
-    ``max_restarts``/``max_task_retries``); a second death fails the job."""
-    threads = max(1, int(cpus)) if not gpus else 0
-    actor = ray.remote(EncoderActor).options(num_cpus=cpus, num_gpus=gpus or 0, max_restarts=1, max_task_retries=1)
-    return [actor.remote(asdict(job), threads) for _ in range(workers)]
+def _shard_block(ray, i: int, prefixed: list[str], todo: list[str]):
+    """One shard as a one-row Arrow table in Ray's object store (spilled to disk by Ray when it fills): its texts
+    as encoded (instruction applied, in order) and the unique ones the cache lacked. The driver keeps only the
+    reference (its memory does not grow with the corpus), and actors on any node read it without shared storage."""
+    import pyarrow as pa
 
-
-def _failed(e: Exception) -> KitError:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-    return KitError(f"encode.engine ray: the actors failed ({type(e).__name__}: {first}); the shards already "
-                    f"written are kept, run again to encode the rest")
+    strings = pa.list_(pa.string())
+    return ray.put(pa.table({"shard": pa.array([i], pa.int64()), "texts": pa.array([prefixed], strings),
+                             "todo": pa.array([todo], strings)}))
 
 
 def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, encoder) -> dict:
     ray = _import_ray()
-    from ray.util import ActorPool
-
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     res = ray.cluster_resources()
     gpus = float(options.gpus_per_worker or 0)
     workers = int(options.workers or (max(1, int(res.get("GPU", 0) // max(gpus, 1))) if gpus else 1))
@@ -130,12 +141,11 @@ def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, en
     cache, ns = encoder.cache, job.namespace
     stats = {"unique": 0, "cached": 0, "encoded": 0, "workers": workers, "shards_reused": 0,
              "ray": {"gpus_per_worker": gpus, "cpus_per_worker": cpus}}
-    note(f"[kit] encoding {shards.count} shards on Ray ({workers} actors, {gpus:g} GPU / {cpus:g} CPU each)")
-    pending: dict[int, tuple] = {}      # shard -> (texts, digest, instructed texts, cached vectors, texts to encode)
-    used: set[str] = set()              # the actors that encoded a shard: at most ``workers`` for the whole job
+    note(f"[kit] encoding {shards.count} shards with Ray Data ({workers} actors, {gpus:g} GPU / {cpus:g} CPU each)")
 
-    def write(i, vecs=None):
-        texts, sha, prefixed, have, todo = pending.pop(i)
+    def write(i, prefixed, sha, vecs=None, todo=()):
+        unique = list(dict.fromkeys(prefixed))
+        have = cache.get_many(ns, unique) if cache is not None else {}
         if todo:
             if vecs is None or len(vecs) != len(todo):
                 raise KitError(f"encode.engine ray: shard {i} came back with "
@@ -144,38 +154,54 @@ def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, en
                 cache.put_many(ns, todo, vecs)
             have.update(zip(todo, vecs))
         shards.write(i, np.stack([have[t] for t in prefixed]), sha, info={"engine": "ray", "encoded": len(todo)})
-        add_stats(stats, {"unique": len(have), "cached": len(have) - len(todo), "encoded": len(todo)})
+        add_stats(stats, {"unique": len(unique), "cached": len(unique) - len(todo), "encoded": len(todo)})
 
-    def take_one(pool):
-        try:
-            i, vecs, actor_id = pool.get_next_unordered()
-        except Exception as e:  # noqa: BLE001 - RayActorError, RayTaskError...: Ray's own exception types
-            raise _failed(e) from None
-        used.add(actor_id)
-        write(i, vecs)
-
-    pool = None
     try:
-        # The driver streams the shards: at most 2 x workers of them in flight (memory stays bounded, and no actor
-        # waits for the slowest shard of a batch), the cache is looked up and filled here, so actors need no
-        # shared storage.
+        # Pass 1: each shard's texts looked up in the cache (here: actors need no shared storage); a shard with
+        # nothing to encode is written at once, the others go to the object store as one block each.
+        blocks, sha_of = [], {}
         for i, texts, sha in shards_to_encode(stream(), job.shard_size, shards, stats):
             prefixed = instructed(encoder.spec, job.kind, texts)
             unique = list(dict.fromkeys(prefixed))
             have = cache.get_many(ns, unique) if cache is not None else {}
             todo = [t for t in unique if t not in have]
-            pending[i] = (texts, sha, prefixed, have, todo)
-            if not todo:
-                write(i)
-                continue
-            if pool is None:
-                pool = ActorPool(_start_actors(ray, job, workers, gpus, cpus))
-            pool.submit(lambda a, item: a.encode.remote(*item), (i, todo))
-            while len(pending) >= 2 * workers:
-                take_one(pool)
-        while pool is not None and pool.has_next():
-            take_one(pool)
-        stats["ray"]["actors"] = len(used)
+            if todo:
+                blocks.append(_shard_block(ray, i, prefixed, todo))
+                sha_of[i] = sha
+            else:
+                write(i, prefixed, sha)
+        if blocks:
+            # Pass 2: ONE Ray Data pipeline over all of them, so its actor pool (and each actor's model) lives for
+            # the whole job; results stream back as actors finish and are written shard by shard. An actor that
+            # dies is restarted once and its shard retried (Ray's max_restarts / max_task_retries).
+            threads = max(1, int(cpus)) if not gpus else 0
+            size = max(1, min(workers, len(blocks)))
+            pool = ({"compute": ray.data.ActorPoolStrategy(size=size)} if hasattr(ray.data, "ActorPoolStrategy")
+                    else {"concurrency": size})
+            out = ray.data.from_arrow_refs(blocks).map_batches(
+                EncoderActor, fn_constructor_kwargs={"job": asdict(job), "threads": threads}, batch_size=1,
+                num_gpus=gpus or None, num_cpus=cpus, batch_format="numpy", max_restarts=1, max_task_retries=1,
+                **pool)
+            actors: set[str] = set()
+            done = dict.fromkeys(sha_of, False)
+            try:
+                for row in out.iter_rows():
+                    i, n, dim = int(row["shard"]), int(row["n"]), int(row["dim"])
+                    vecs = np.frombuffer(row["vec"], dtype=np.float32).reshape(n, dim)
+                    actors.add(str(row["actor"]))
+                    write(i, [str(t) for t in row["texts"]], sha_of[i], vecs, [str(t) for t in row["todo"]])
+                    done[i] = True
+            except KitError:
+                raise
+            except Exception as e:  # noqa: BLE001 - an actor that died twice, a task error: Ray's own types
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise KitError(f"encode.engine ray: the actors failed ({type(e).__name__}: {first}); the shards "
+                               f"already written are kept, run again to encode the rest") from None
+            missing = [i for i, d in done.items() if not d]
+            if missing:
+                raise KitError(f"encode.engine ray: shards {missing[:10]} did not come back; the shards written are "
+                               f"kept, run again to encode the rest")
+            stats["ray"]["actors"] = len(actors)
     finally:
         shutdown()
     return stats

@@ -107,7 +107,7 @@ def test_ray_two_local_workers_give_the_same_vectors(paragraphs, encoder):
     encoder.cache = None
     vecs, st = _run(paragraphs, encoder, engine="ray", workers=2, shard_size=10, ray_address="local")
     assert st["encoded"] == len(paragraphs) and float(np.abs(vecs - ref).max()) <= 1e-5
-    # 10 shards, at most 4 in flight: the same two actors (two model loads) encode all of them
+    # 10 shards, one pipeline: the same two actors (two model loads) encode all of them
     assert st["shards"] == 10 and st["ray"]["actors"] == 2
     encoder.cache = cache
 
