@@ -167,6 +167,9 @@ def main() -> int:
     ap.add_argument("--variant-merge", default="0.5",
                     help="merge weights of each --variant's model (comma-separated; empty: the models alone, half "
                          "the encoding time)")
+    ap.add_argument("--bm25", default="bm25", help="the lexical row's spec (bm25, or bm25:words+bigrams): every "
+                    "model is also fused with it into hybrid rows")
+    ap.add_argument("--report", default="report", help="the bench's folder under --work")
     ap.add_argument("--reference", default=None,
                     help="a model every row is also compared with, paired (e.g. lr1e5, the default recipe, for the "
                          "one-factor rows)")
@@ -232,8 +235,8 @@ def main() -> int:
             peers_alone.append(name)
         log(f"{name}: ready in {time.perf_counter() - t:.0f}s ({', '.join(sets or []) or 'as shipped'})")
 
-    report = work / "report"
-    models["bm25"] = "bm25"   # as `kit run` benches it: the lexical row, and every model + BM25 as a hybrid row
+    report = work / a.report
+    models["bm25"] = a.bm25   # as `kit run` benches it: the lexical row, and every model + BM25 as a hybrid row
     flags = [x for k, v in models.items() for x in ("--model", f"{k}={v}")]
     kit("bench", "--eval", str(data / "eval"), "-o", str(report), *flags, "--baseline", "base",
         "--latency-samples", "0", "--no-progress", log=logfile)
@@ -245,7 +248,7 @@ def main() -> int:
         f"{a.steps} steps x batch {a.batch}; best peer alone: {s['best_peer_alone']}")
     rq.print_table(s["mrr@10"], s["vs"], out=log)
     log(f"the report recommends: {s['recommended']}")
-    (work / "peer_summary.json").write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
+    (work / ("peer_summary.json" if a.report == "report" else f"peer_summary.{a.report}.json")).write_text(json.dumps(s, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 
 

@@ -48,6 +48,10 @@ class BenchOptions:
                                help="Dense models fused with the lexical model (bm25) into hybrid rows "
                                     "'<model> + bm25 (rrf|weighted)'; * = every dense model, [] = none. Needs a bm25 "
                                     "model among the candidates (see kit/bench/hybrid.py).")
+    bm25_tokens: str = option("words", choices=("words", "words+bigrams"),
+                              help="What the pipeline's own bm25 row indexes: jieba's words (cut_for_search), or "
+                                   "those plus every pair of adjacent characters (Lucene's CJK bigrams; spec "
+                                   "bm25:words+bigrams). See benchmarks/RESULTS.md for the measurement.")
     fusion: list[str] = option(default_factory=lambda: ["rrf", "weighted"], choices=("rrf", "weighted", "even"),
                                help="Fusions of the hybrid rows: reciprocal-rank fusion, a weighted sum of min-max "
                                     "normalised scores whose weight is cross-fitted on the eval questions, and the "

@@ -28,7 +28,7 @@ def bench_models(p: Pipeline) -> dict[str, str]:
         for name in adapter_specs(p):
             models[f"adapter-{name}"] = f"adapter:{p.wd.adapters / name}"
     if "bm25" in include:
-        models["bm25"] = "bm25"
+        models["bm25"] = "bm25" if o.bm25_tokens == "words" else f"bm25:{o.bm25_tokens}"
     models.update(o.models or {})
     return models
 

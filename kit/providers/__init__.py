@@ -25,7 +25,8 @@ def price_per_million_tokens(model_name) -> float | None:
 def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | None = None, cache=None,
                   batch_size=None, concurrency: int = 4, precision="auto", settings: dict | None = None,
                   **kw) -> Provider:
-    """Build a provider from a spec string: openai:MODEL, dashscope:MODEL, local:PATH, bm25, adapter:DIR.
+    """Build a provider from a spec string: openai:MODEL, dashscope:MODEL, local:PATH, bm25 (bm25:words+bigrams),
+    adapter:DIR.
 
     ``settings``: this model's own settings (:class:`~kit.providers.settings.ModelSettings` fields: base_url,
     dimensions, batch_size, concurrency, timeout, max_retries, max_input_tokens, input_type, input_field); they
@@ -40,8 +41,8 @@ def make_provider(spec: str, *, base_url: str | None = None, dimensions: int | N
     kw = {**kw, **own}
     spec = spec.strip()
     prefix, _, rest = spec.partition(":")
-    if spec == "bm25":
-        return BM25Provider(**{k: v for k, v in kw.items() if k in ("k1", "b")})
+    if spec == "bm25" or prefix == "bm25" and rest:
+        return BM25Provider(**{k: v for k, v in kw.items() if k in ("k1", "b")}, tokens=rest or "words")
     api_kw = {k: v for k, v in kw.items() if k in API_SETTINGS}
     if prefix in ("openai", "dashscope") and rest:
         from .api import dashscope_provider, openai_provider

@@ -147,6 +147,19 @@ def test_bm25_ranks_chinese_by_term_overlap():
     assert float(s2.max()) == 0.0
 
 
+def test_bm25_with_bigrams_matches_where_jieba_cuts_differently():
+    # jieba cuts the question's 试用期 as 试用/试用期 and the statute's 试用期间 as 试用/期间: word for word, both
+    # passages share only 试用 and the shorter, wrong one wins; the bigram 用期 is in the right one only
+    corpus = ["劳动者在试用期间被证明不符合录用条件的，用人单位可以解除劳动合同。", "试用人员的名单应当公示。",
+              "公司年度报告显示营业收入同比增长。"]
+    words, both = make_provider("bm25"), make_provider("bm25:words+bigrams")
+    assert (words.spec, both.spec, both.kind) == ("bm25", "bm25:words+bigrams", "sparse")
+    assert words.search(["试用期有多长"], corpus, k=3)[1][0, 0] == 1
+    assert both.search(["试用期有多长"], corpus, k=3)[1][0, 0] == 0
+    with pytest.raises(KitError, match="bm25:letters: unknown tokens; one of words, words\\+bigrams"):
+        make_provider("bm25:letters")
+
+
 def test_prices_table():
     assert price_per_million_tokens("text-embedding-3-small") == pytest.approx(0.02)
     assert price_per_million_tokens("text-embedding-ada-002") == pytest.approx(0.10)
@@ -346,3 +359,22 @@ def test_bench_models_take_per_model_settings_and_report_true_limits(server, tmp
         from_section(BenchOptions, {"models": {"e5": {"batch_size": 5}}}, "bench")
     with pytest.raises(OptionError, match=r"input_type.*keys must be query and document"):
         from_section(BenchOptions, {"models": {"e5": {"spec": "openai:x", "input_type": {"q": "x"}}}}, "bench")
+
+
+def test_the_pipelines_bm25_row_takes_bench_bm25_tokens(tmp_path):
+    import yaml
+
+    from kit.bench.step import bench_models
+    from kit.config import load_config
+    from kit.pipeline import Pipeline
+    from kit.stages import REGISTRY
+
+    def models(bench: dict) -> dict:
+        cfg = {"workdir": str(tmp_path / "run"), "model": "m", "bench": bench}
+        (tmp_path / "kit.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        return bench_models(Pipeline(load_config(tmp_path / "kit.yaml"), tmp_path / "kit.yaml", REGISTRY))
+
+    assert models({})["bm25"] == "bm25"
+    assert models({"bm25_tokens": "words+bigrams"})["bm25"] == "bm25:words+bigrams"
+    with pytest.raises(KitError, match="bm25_tokens"):
+        models({"bm25_tokens": "letters"})
