@@ -63,7 +63,7 @@ def find_candidates(queries: list[str], chunks: list[dict], model: str, opts) ->
     docs = enc.encode_passages(texts, desc="log: embedding passages")
     qv = enc.encode_queries(queries, desc="log: embedding questions")
     dense_scores, dense_ids = top_k(qv, docs, k)
-    index = BM25Provider().build(texts)
+    index = BM25Provider(tokens=getattr(opts, "bm25_tokens", "words")).build(texts)
     bm_scores = np.zeros((len(queries), k), dtype=np.float32)
     bm_ids = np.zeros((len(queries), k), dtype=np.int64)
     for i, q in enumerate(queries):

@@ -53,6 +53,9 @@ class LogOptions:
     max_labels: int = option(2, check=_positive, help="Passages accepted per question at most (clicked ones first, "
                              "then the best scored).")
     candidates: int = option(10, check=_positive, help="Top passages taken from each retriever (the model, BM25).")
+    bm25_tokens: str = option("words", choices=("words", "words+bigrams"),
+                              help="What the BM25 retriever of the candidates indexes: jieba's words, or those plus "
+                                   "character bigrams (as bench.bm25_tokens).")
     shown: int = option(8, check=_positive, help="Candidates (fused by reciprocal rank) kept per question in "
                         "log_labels.jsonl and shown to the LLM judge.")
     click_trust: float = option(0.5, check=_fraction, help="How far a click (a passage the user opened or "
