@@ -78,3 +78,13 @@ def test_offline_judge_on_real_questions_is_right_more_often_than_either_retriev
     assert len(labelled) >= 8, len(labelled)
     assert right / len(labelled) >= 0.7, (right, len(labelled))
     assert right / len(labelled) > dense_top1 + 0.1, (right / len(labelled), dense_top1)
+
+
+def test_the_candidates_bm25_takes_logs_bm25_tokens(tiny_bert):
+    chunks = [{"id": "a", "text": "劳动者在试用期间被证明不符合录用条件的，用人单位可以解除劳动合同。"},
+              {"id": "b", "text": "试用人员的名单应当公示。"}, {"id": "c", "text": "公司年度报告显示营业收入同比增长。"}]
+    first = {}
+    for tokens in ("words", "words+bigrams"):
+        cands = find_candidates(["试用期有多长"], chunks, str(tiny_bert), LogOptions(progress=False, bm25_tokens=tokens))
+        first[tokens] = int(cands.bm25_ids[0, 0])
+    assert first == {"words": 1, "words+bigrams": 0}      # only the bigram 用期 finds the article that answers
