@@ -64,11 +64,9 @@ def engine_device(options: EncodeOptions, encoder) -> str:
 
 def _job_encoder(encoder, device: str):
     """``encoder`` as the workers will run it (device and resolved precision), sharing its cache."""
-    from ..embed import LocalEncoder
-
     if device == encoder.device:
         return encoder
-    return LocalEncoder(encoder.spec, device=device, precision=encoder._precision_arg,
+    return type(encoder)(encoder.spec, device=device, precision=encoder._precision_arg,
                         batch_size=encoder.batch_size, max_length=encoder.max_length,
                         cache=encoder.cache if encoder.cache is not None else False, progress=encoder.progress)
 
@@ -107,7 +105,8 @@ def encode_texts(texts, *, encoder, kind: str = "passage", options: EncodeOption
         job = EncodeJob(spec=enc.spec.to_json(), kind=kind, device=enc.device, precision=enc.precision,
                         batch_size=enc.batch_size, max_length=enc.max_length,
                         cache_path=str(enc.cache.path) if enc.cache is not None else None, namespace=namespace,
-                        shard_dir=str(shards.root), total=total, shard_size=options.shard_size)
+                        shard_dir=str(shards.root), total=total, shard_size=options.shard_size,
+                        head=getattr(enc, "head", "dense"))
         if options.engine == "local":
             from .local import run_local
             stats = run_local(job, shards, stream, enc, desc)

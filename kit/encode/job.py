@@ -34,6 +34,7 @@ class EncodeJob:
     texts_file: str | None = None          # torchrun: the texts, one JSON string a line
     shard_shas: list[str] = field(default_factory=list)   # texts digest of each shard
     todo: list[int] = field(default_factory=list)         # shards to encode (the others are done)
+    head: str = "dense"        # dense | sparse (a bge-m3 folder's lexical weights: kit/encode/heads.py)
 
     def save(self, path) -> None:
         write_json(path, asdict(self))
@@ -48,8 +49,10 @@ class EncodeJob:
     def encoder(self, device: str | None = None, cache: bool = True):
         from ..embed import EmbeddingCache, LocalEncoder
         from ..registry import ModelSpec
+        from .heads import SparseHeadEncoder
 
-        enc = LocalEncoder(ModelSpec(**self.spec), device=device or self.device, precision=self.precision,
+        cls = SparseHeadEncoder if self.head == "sparse" else LocalEncoder
+        enc = cls(ModelSpec(**self.spec), device=device or self.device, precision=self.precision,
                            batch_size=self.batch_size, max_length=self.max_length,
                            cache=(EmbeddingCache(self.cache_path) if cache and self.cache_path else False),
                            progress=False)

@@ -9,19 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..embed import EmbeddingCache, LocalEncoder
+from ..encode.heads import SparseHeadEncoder, array_to_sparse, sparse_to_array
 from ..io import stable_hash
 from ..providers.m3 import flag_progress_bars, is_m3_folder
 
-
-def sparse_to_array(weights: dict) -> np.ndarray:
-    """{token id: weight} as one float32 row [ids..., weights...] (ids < 2**24 are exact in float32)."""
-    ids = sorted(int(t) for t in weights)
-    return np.asarray(ids + [float(weights[t] if t in weights else weights[str(t)]) for t in ids], np.float32)
-
-
-def array_to_sparse(row: np.ndarray) -> dict[int, float]:
-    n = len(row) // 2
-    return {int(i): float(w) for i, w in zip(row[:n], row[n:]) if w > 0}
+__all__ = ["ChunkEncoder", "array_to_sparse", "sparse_to_array"]
 
 
 class ChunkEncoder:
@@ -55,17 +47,27 @@ class ChunkEncoder:
                 "query_instruction": s.query_instruction, "passage_instruction": s.passage_instruction,
                 "max_length": self.dense.max_length, "precision": self.dense.precision, "model_id": self.identity}
 
-    def passages(self, texts: list[str], dense: np.ndarray | None = None) -> dict:
-        """``dense``: the texts' vectors when the encoding layer made them already (kit/encode/: torchrun or Ray
-        workers); bge-m3's sparse and ColBERT outputs are still made here."""
+    def sparse_encoder(self) -> SparseHeadEncoder:
+        """The sparse head as the encoding layer runs it (fixed-width rows: kit/encode/heads.py)."""
+        return SparseHeadEncoder(self.spec, precision=self.dense._precision_arg, batch_size=self.batch_size,
+                                 max_length=self.dense.max_length, cache=self.cache, progress=False)
+
+    def passages(self, texts: list[str], dense: np.ndarray | None = None, sparse: np.ndarray | None = None) -> dict:
+        """``dense``/``sparse``: the texts' vectors / sparse rows when the encoding layer made them already
+        (kit/encode/: this process, torchrun ranks or Ray actors); ColBERT vectors are made here."""
         if dense is None:
             dense = self.dense.encode_passages(texts)
             self.encoded["dense"] += self.dense.last_stats.get("encoded", 0)
         out = {"dense": dense, "sparse": None, "colbert": None}
-        if self.sparse or self.colbert:
-            got = self._m3_outputs([self.spec.passage_text(t) for t in texts])
-            out["sparse"] = [array_to_sparse(a) for a in got["sparse"]] if self.sparse else None
-            out["colbert"] = got["colbert"] if self.colbert else None
+        if self.sparse and sparse is not None:
+            out["sparse"] = [array_to_sparse(a) for a in sparse]
+        kinds = [k for k in ("sparse", "colbert") if getattr(self, k) and out[k] is None]
+        if kinds:
+            got = self._m3_outputs([self.spec.passage_text(t) for t in texts], kinds)
+            if "sparse" in kinds:
+                out["sparse"] = [array_to_sparse(a) for a in got["sparse"]]
+            if "colbert" in kinds:
+                out["colbert"] = got["colbert"]
         return out
 
     def queries(self, texts: list[str]) -> np.ndarray:
@@ -75,27 +77,26 @@ class ChunkEncoder:
     def _ns(self, kind: str) -> str:
         return f"m3-{kind}:{self.dense.namespace}"
 
-    def _m3_outputs(self, texts: list[str]) -> dict[str, list[np.ndarray]]:
-        kinds = [k for k in ("sparse", "colbert") if getattr(self, k)]
+    def _m3_outputs(self, texts: list[str], kinds: list[str]) -> dict[str, list[np.ndarray]]:
         have = {k: self.cache.get_many(self._ns(k), texts) for k in kinds}
         todo = [t for t in dict.fromkeys(texts) if any(t not in have[k] for k in kinds)]
         if todo:
             model = self._load_m3()
             with flag_progress_bars(False):   # the index draws one bar of its own
                 got = model.encode_corpus(todo, batch_size=self.batch_size, max_length=self.dense.max_length,
-                                          return_dense=False, return_sparse=self.sparse,
-                                          return_colbert_vecs=self.colbert)
+                                          return_dense=False, return_sparse="sparse" in kinds,
+                                          return_colbert_vecs="colbert" in kinds)
             for i, t in enumerate(todo):   # one transaction per text: a kill loses at most the text in hand
-                if self.sparse:
+                if "sparse" in kinds:
                     have["sparse"][t] = sparse_to_array(got["lexical_weights"][i])
-                if self.colbert:
+                if "colbert" in kinds:
                     have["colbert"][t] = np.asarray(got["colbert_vecs"][i], np.float32).reshape(-1)
                 for k in kinds:
                     self.cache.put_many(self._ns(k), [t], have[k][t][None, :])
             for k in kinds:
                 self.encoded[k] += len(todo)
         out = {k: [have[k][t] for t in texts] for k in kinds}
-        if self.colbert:
+        if "colbert" in kinds:
             dim = self.colbert_dim
             out["colbert"] = [v.reshape(-1, dim) for v in out["colbert"]]
         return out

@@ -28,9 +28,9 @@ def store_rows(batch: list[IndexRow], vecs: dict) -> list[Row]:
 
 
 def fill(store: Store, collection: str, rows: list[IndexRow], encoder: ChunkEncoder, batch_size: int,
-         progress: bool = True, dense=None) -> dict:
-    """``dense``: every row's vector from the encoding layer (kit.encode.ShardedVectors, read a batch at a time
-    from the shard files), or None to embed here."""
+         progress: bool = True, dense=None, sparse=None) -> dict:
+    """``dense`` / ``sparse``: every row's vector / bge-m3 sparse row from the encoding layer
+    (kit.encode.ShardedVectors, read a batch at a time from the shard files), or None to embed here."""
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -41,7 +41,8 @@ def fill(store: Store, collection: str, rows: list[IndexRow], encoder: ChunkEnco
     for i in range(0, len(todo), batch_size):
         at = todo[i:i + batch_size]
         batch = [rows[j] for j in at]
-        vecs = encoder.passages([r.text for r in batch], dense=None if dense is None else dense[at])
+        vecs = encoder.passages([r.text for r in batch], dense=None if dense is None else dense[at],
+                                sparse=None if sparse is None else sparse[at])
         store.upsert(collection, store_rows(batch, vecs))
         bar.update(len(batch))
     bar.close()

@@ -108,14 +108,17 @@ def prepare(store: Store, files: IndexFiles, options: IndexOptions, result: Inde
     return rows, encoder, collection, meta
 
 
-def through_layer(rows, encoder: ChunkEncoder, encode):
-    """Every row's dense vector through the encoding layer (kit/encode/: this process, torchrun ranks or Ray
-    actors writing shard files; a killed run redoes only missing shards, and the embedding cache answers what is
-    unchanged). All rows, not only those the collection lacks: the golden check's exact search reads them all."""
+def through_layer(rows, encoder: ChunkEncoder, encode, head: str = "dense"):
+    """Every row's dense vector (or, ``head="sparse"``, a bge-m3 folder's sparse row: kit/encode/heads.py) through
+    the encoding layer (kit/encode/: this process, torchrun ranks or Ray actors writing shard files; a killed run
+    redoes only missing shards, and the embedding cache answers what is unchanged). All rows, not only those the
+    collection lacks: the golden check's exact search reads them all."""
     from ..encode import encode_texts
 
-    return encode_texts([r.text for r in rows], encoder=encoder.dense, kind="passage", options=encode,
-                        desc=f"encoding {len(rows)} chunks ({encode.engine})")
+    return encode_texts([r.text for r in rows], encoder=encoder.dense if head == "dense" else encoder.sparse_encoder(),
+                        kind="passage", options=encode,
+                        desc=f"encoding {len(rows)} chunks{' (sparse head)' if head != 'dense' else ''} "
+                             f"({encode.engine})")
 
 
 def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool, encode=None) -> IndexResult:
@@ -128,22 +131,28 @@ def index(store: Store, files: IndexFiles, options: IndexOptions, progress: bool
     result.previous = current
     rows, encoder, collection, meta = prepare(store, files, options, result)
     result.collection = collection
-    layer = None
+    layer = sparse_layer = None
+    keys = ("engine", "workers", "shards", "shard_size", "encoded", "cached", "shards_reused", "seconds")
     try:
         if encode is not None:
             layer = through_layer(rows, encoder, encode)
+            if encoder.sparse:
+                sparse_layer = through_layer(rows, encoder, encode, head="sparse")
         dense = layer.vectors if layer is not None else None
-        result.fill = fill(store, collection, rows, encoder, options.batch_size, progress, dense=dense)
+        result.fill = fill(store, collection, rows, encoder, options.batch_size, progress, dense=dense,
+                           sparse=sparse_layer.vectors if sparse_layer is not None else None)
         if layer is not None:
             result.fill["encoded"]["dense"] += layer.stats.get("encoded", 0)   # + the one chunk prepare() probed
-            result.fill["layer"] = {k: layer.stats[k] for k in ("engine", "workers", "shards", "shard_size",
-                                                                "encoded", "cached", "shards_reused", "seconds")
-                                    if k in layer.stats}
+            result.fill["layer"] = {k: layer.stats[k] for k in keys if k in layer.stats}
+        if sparse_layer is not None:
+            result.fill["encoded"]["sparse"] += sparse_layer.stats.get("encoded", 0)
+            result.fill["layer"]["sparse"] = {k: sparse_layer.stats[k] for k in keys if k in sparse_layer.stats}
         verified(store, files, options, result, rows, encoder, live_now=collection == current, dense=dense)
     finally:
         encoder.close()
-        if layer is not None:
-            layer.cleanup()
+        for lay in (layer, sparse_layer):
+            if lay is not None:
+                lay.cleanup()
     store.set_meta(collection, {**meta, "state": sw.VERIFIED, "verified_at": sw.now(),
                                 "checks": {"parity": result.parity, "golden": result.golden}})
     if current != collection:

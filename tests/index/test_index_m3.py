@@ -44,10 +44,24 @@ def reference(m3, texts):
                         return_colbert_vecs=True)
 
 
-def index(uri, m3, corpus, **kw):
+def index(uri, m3, corpus, encode=None, **kw):
     # the random tiny model embeds every text almost alike (dense ties): the golden check's tolerance is opened
     return run(IndexFiles(model=str(m3), corpus=str(corpus)), IndexOptions(store=uri, name="laws", tolerance=0.9,
-                                                                          batch_size=8, **kw), progress=False)
+                                                                          batch_size=8, **kw), progress=False,
+               encode=encode)
+
+
+def stored_sparse(uri: str, collection: str, ids: list[str]) -> dict[str, dict[int, float]]:
+    with open_store(uri) as s:
+        s._load(collection)                 # Milvus Lite releases collections when its server restarts
+        got = s.client.get(collection, ids=ids, output_fields=["sparse"])
+    return {g["id"]: {int(k): float(v) for k, v in g["sparse"].items()} for g in got}
+
+
+def assert_same_sparse(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].keys() == b[k].keys() and all(abs(a[k][t] - b[k][t]) < 1e-5 for t in a[k]), k
 
 
 def test_milvus_holds_the_sparse_weights(tmp_path, m3, statutes):
@@ -92,3 +106,38 @@ def test_what_a_store_or_model_cannot_hold(tmp_path, m3, statutes, e5_v1):
         index(f"faiss://{tmp_path}/f", e5_v1, corpus, sparse="on")
     r = index(f"faiss://{tmp_path}/f", m3, corpus)
     assert "sparse vectors left out: a faiss store holds none" in r.notes and not r.model["sparse"]
+
+
+def _sparse_through_layer(tmp_path, m3, statutes, name, **engine):
+    from kit.encode import EncodeOptions
+
+    corpus, rows = statutes
+    ids = [x["_id"] for x in rows]
+    plain = index(f"milvus-lite://{tmp_path}/plain.db", m3, corpus, cache_path=str(tmp_path / "a.sqlite"))
+    uri = f"milvus-lite://{tmp_path}/{name}.db"
+    r = index(uri, m3, corpus, encode=EncodeOptions(shard_size=7, **engine), cache_path=str(tmp_path / "b.sqlite"))
+    layer = r.fill["layer"]["sparse"]
+    assert layer["shards"] == 5 and layer["encoded"] == 30 and r.fill["encoded"]["sparse"] == 31   # + prepare()'s probe
+    assert_same_sparse(stored_sparse(uri, r.collection, ids),
+                       stored_sparse(f"milvus-lite://{tmp_path}/plain.db", plain.collection, ids))
+    return r
+
+
+def test_the_sparse_head_goes_through_the_encoding_layer(tmp_path, m3, statutes):
+    """bge-m3's sparse weights are encoded in shards by the layer (fixed-width rows, kit/encode/heads.py) and
+    stored exactly as the in-process path stores them."""
+    r = _sparse_through_layer(tmp_path, m3, statutes, "layer")
+    assert r.fill["layer"]["sparse"]["engine"] == "local"
+
+
+@pytest.mark.slow
+def test_the_sparse_head_on_two_torchrun_ranks(tmp_path, m3, statutes):
+    r = _sparse_through_layer(tmp_path, m3, statutes, "ranks", engine="torchrun", workers=2)
+    assert r.fill["layer"]["sparse"]["workers"] == 2
+
+
+@pytest.mark.slow
+def test_the_sparse_head_on_a_local_ray_cluster(tmp_path, m3, statutes):
+    pytest.importorskip("ray", reason="ray not installed (pip install 'kit[ray]')")
+    r = _sparse_through_layer(tmp_path, m3, statutes, "ray", engine="ray", workers=2, ray_address="local")
+    assert r.fill["layer"]["sparse"]["engine"] == "ray"
