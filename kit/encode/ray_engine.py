@@ -129,82 +129,98 @@ def _shard_block(ray, i: int, prefixed: list[str], todo: list[str]):
                              "todo": pa.array([todo], strings)}))
 
 
-def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, encoder) -> dict:
-    ray = _import_ray()
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    res = ray.cluster_resources()
-    gpus = float(options.gpus_per_worker or 0)
-    workers = int(options.workers or (max(1, int(res.get("GPU", 0) // max(gpus, 1))) if gpus else 1))
-    cpus = 1.0 if gpus else max(1.0, float(int(res.get("CPU", 1) // workers)))
-    cache, ns = encoder.cache, job.namespace
-    stats = {"unique": 0, "cached": 0, "encoded": 0, "workers": workers, "shards_reused": 0,
-             "ray": {"gpus_per_worker": gpus, "cpus_per_worker": cpus}}
-    note(f"[kit] encoding {shards.count} shards with Ray Data ({workers} actors, {gpus:g} GPU / {cpus:g} CPU each)")
+class _RayJob:
+    """One encoding job on Ray: the driver's side (cache, shard files, stats) of the two passes of :func:`run_ray`."""
 
-    def write(i, prefixed, sha, vecs=None, todo=()):
+    def __init__(self, ray, job: EncodeJob, shards: ShardDir, options: EncodeOptions, encoder):
+        res = ray.cluster_resources()
+        self.ray, self.job, self.shards, self.encoder = ray, job, shards, encoder
+        self.gpus = float(options.gpus_per_worker or 0)
+        self.workers = int(options.workers or (max(1, int(res.get("GPU", 0) // max(self.gpus, 1))) if self.gpus
+                                               else 1))
+        self.cpus = 1.0 if self.gpus else max(1.0, float(int(res.get("CPU", 1) // self.workers)))
+        self.cache, self.ns = encoder.cache, job.namespace
+        self.stats = {"unique": 0, "cached": 0, "encoded": 0, "workers": self.workers, "shards_reused": 0,
+                      "ray": {"gpus_per_worker": self.gpus, "cpus_per_worker": self.cpus}}
+
+    def write(self, i, prefixed, sha, vecs=None, todo=()) -> None:
         unique = list(dict.fromkeys(prefixed))
-        have = cache.get_many(ns, unique) if cache is not None else {}
+        have = self.cache.get_many(self.ns, unique) if self.cache is not None else {}
         if todo:
             if vecs is None or len(vecs) != len(todo):
                 raise KitError(f"encode.engine ray: shard {i} came back with "
                                f"{0 if vecs is None else len(vecs)} vectors for {len(todo)} texts")
-            if cache is not None:
-                cache.put_many(ns, todo, vecs)
+            if self.cache is not None:
+                self.cache.put_many(self.ns, todo, vecs)
             have.update(zip(todo, vecs))
-        shards.write(i, np.stack([have[t] for t in prefixed]), sha, info={"engine": "ray", "encoded": len(todo)})
-        add_stats(stats, {"unique": len(unique), "cached": len(unique) - len(todo), "encoded": len(todo)})
+        self.shards.write(i, np.stack([have[t] for t in prefixed]), sha, info={"engine": "ray", "encoded": len(todo)})
+        add_stats(self.stats, {"unique": len(unique), "cached": len(unique) - len(todo), "encoded": len(todo)})
 
-    try:
-        # Pass 1: each shard's texts looked up in the cache (here: actors need no shared storage); a shard with
-        # nothing to encode is written at once, the others go to the object store as one block each.
+    def plan(self, stream) -> tuple[list, dict[int, str]]:
+        """Pass 1: each shard's texts looked up in the cache (here: actors need no shared storage); a shard with
+        nothing to encode is written at once, the others go to the object store as one block each."""
         blocks, sha_of = [], {}
-        for i, texts, sha in shards_to_encode(stream(), job.shard_size, shards, stats):
-            prefixed = instructed(encoder.spec, job.kind, texts)
-            unique = list(dict.fromkeys(prefixed))
-            have = cache.get_many(ns, unique) if cache is not None else {}
-            todo = [t for t in unique if t not in have]
+        for i, texts, sha in shards_to_encode(stream(), self.job.shard_size, self.shards, self.stats):
+            prefixed = instructed(self.encoder.spec, self.job.kind, texts)
+            have = self.cache.get_many(self.ns, list(dict.fromkeys(prefixed))) if self.cache is not None else {}
+            todo = [t for t in dict.fromkeys(prefixed) if t not in have]
             if todo:
-                blocks.append(_shard_block(ray, i, prefixed, todo))
+                blocks.append(_shard_block(self.ray, i, prefixed, todo))
                 sha_of[i] = sha
             else:
-                write(i, prefixed, sha)
+                self.write(i, prefixed, sha)
+        return blocks, sha_of
+
+    def pipeline(self, blocks: list):
+        """Pass 2: ONE Ray Data pipeline over every block, so its actor pool (and each actor's model) lives for the
+        whole job. An actor that dies is restarted once and its shard retried (max_restarts / max_task_retries)."""
+        ray, size = self.ray, max(1, min(self.workers, len(blocks)))
+        pool = ({"compute": ray.data.ActorPoolStrategy(size=size)} if hasattr(ray.data, "ActorPoolStrategy")
+                else {"concurrency": size})
+        threads = max(1, int(self.cpus)) if not self.gpus else 0
+        return ray.data.from_arrow_refs(blocks).map_batches(
+            EncoderActor, fn_constructor_kwargs={"job": asdict(self.job), "threads": threads}, batch_size=1,
+            num_gpus=self.gpus or None, num_cpus=self.cpus, batch_format="numpy", max_restarts=1, max_task_retries=1,
+            **pool)
+
+    def collect(self, out, sha_of: dict[int, str]) -> None:
+        """Results as actors finish them, each shard written as it comes back; every shard must come back."""
+        actors: set[str] = set()
+        done = dict.fromkeys(sha_of, False)
+        try:
+            for row in out.iter_rows():
+                i, n, dim = int(row["shard"]), int(row["n"]), int(row["dim"])
+                vecs = np.frombuffer(row["vec"], dtype=np.float32).reshape(n, dim)
+                actors.add(str(row["actor"]))
+                self.write(i, [str(t) for t in row["texts"]], sha_of[i], vecs, [str(t) for t in row["todo"]])
+                done[i] = True
+        except KitError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an actor that died twice, a task error: Ray's own types
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise KitError(f"encode.engine ray: the actors failed ({type(e).__name__}: {first}); the shards "
+                           f"already written are kept, run again to encode the rest") from None
+        missing = [i for i, d in done.items() if not d]
+        if missing:
+            raise KitError(f"encode.engine ray: shards {missing[:10]} did not come back; the shards written are "
+                           f"kept, run again to encode the rest")
+        self.stats["ray"]["actors"] = len(actors)
+
+
+def run_ray(job: EncodeJob, shards: ShardDir, stream, options: EncodeOptions, encoder) -> dict:
+    ray = _import_ray()
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    rj = _RayJob(ray, job, shards, options, encoder)
+    note(f"[kit] encoding {shards.count} shards with Ray Data ({rj.workers} actors, {rj.gpus:g} GPU / {rj.cpus:g} "
+         f"CPU each)")
+    try:
+        blocks, sha_of = rj.plan(stream)
         if blocks:
-            # Pass 2: ONE Ray Data pipeline over all of them, so its actor pool (and each actor's model) lives for
-            # the whole job; results stream back as actors finish and are written shard by shard. An actor that
-            # dies is restarted once and its shard retried (Ray's max_restarts / max_task_retries).
-            threads = max(1, int(cpus)) if not gpus else 0
-            size = max(1, min(workers, len(blocks)))
-            pool = ({"compute": ray.data.ActorPoolStrategy(size=size)} if hasattr(ray.data, "ActorPoolStrategy")
-                    else {"concurrency": size})
-            out = ray.data.from_arrow_refs(blocks).map_batches(
-                EncoderActor, fn_constructor_kwargs={"job": asdict(job), "threads": threads}, batch_size=1,
-                num_gpus=gpus or None, num_cpus=cpus, batch_format="numpy", max_restarts=1, max_task_retries=1,
-                **pool)
-            actors: set[str] = set()
-            done = dict.fromkeys(sha_of, False)
-            try:
-                for row in out.iter_rows():
-                    i, n, dim = int(row["shard"]), int(row["n"]), int(row["dim"])
-                    vecs = np.frombuffer(row["vec"], dtype=np.float32).reshape(n, dim)
-                    actors.add(str(row["actor"]))
-                    write(i, [str(t) for t in row["texts"]], sha_of[i], vecs, [str(t) for t in row["todo"]])
-                    done[i] = True
-            except KitError:
-                raise
-            except Exception as e:  # noqa: BLE001 - an actor that died twice, a task error: Ray's own types
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-                raise KitError(f"encode.engine ray: the actors failed ({type(e).__name__}: {first}); the shards "
-                               f"already written are kept, run again to encode the rest") from None
-            missing = [i for i, d in done.items() if not d]
-            if missing:
-                raise KitError(f"encode.engine ray: shards {missing[:10]} did not come back; the shards written are "
-                               f"kept, run again to encode the rest")
-            stats["ray"]["actors"] = len(actors)
+            rj.collect(rj.pipeline(blocks), sha_of)
     finally:
         shutdown()
-    return stats
+    return rj.stats
 
 
 def shutdown() -> None:

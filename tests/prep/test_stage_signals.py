@@ -10,6 +10,7 @@ import pytest
 
 from conftest import DATA, LAW_PDFS
 from helpers.bad_pdfs import write_bad_files
+from helpers.signals import ctrl_c_default
 
 REPORTS = sorted((DATA / "pdfs" / "annual_reports").glob("*.pdf"))
 
@@ -42,7 +43,7 @@ def test_no_worker_outlives_a_stopped_prep(shared_dir, tmp_path, sig):
         pytest.skip("annual reports missing")
     proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "prep", *map(str, REPORTS[:3]), "-o",
                              str(tmp_path / "corpus.jsonl"), "--workers", "2", "--ocr", "off"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_default)
     workers: set[int] = set()
     deadline = time.monotonic() + 60
     while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
