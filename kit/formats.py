@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from collections.abc import Sequence  # noqa: F401 (EvalSet.doc_texts)
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,19 +52,24 @@ def check_chunk(o: dict) -> str | None:
     return None
 
 
-def read_corpus(path, report: ReadReport | None = None, required: bool = True) -> list[dict]:
-    """prep's chunks; a duplicate id keeps the first chunk (pairs point at chunks by id)."""
+def iter_corpus(path, report: ReadReport | None = None, required: bool = True):
+    """prep's chunks one at a time, as the file is read (a stream: only the ids seen stay in memory); a duplicate
+    id keeps the first chunk (pairs point at chunks by id)."""
     report = report if report is not None else ReadReport()
-    chunks, first = [], {}
+    first: dict[str, int] = {}
     for n, c in iter_jsonl(path, report, check_chunk):
         if c["id"] in first:
             report.add(path, n, f"duplicate id {c['id']!r} (first on line {first[c['id']]}); skipped")
             continue
         first[c["id"]] = n
-        chunks.append(c)
-    if required and not chunks:
+        yield c
+    if required and not first:
         raise KitError(f"{path}: no usable chunk" + (f"\n{report.summary()}" if report else ""))
-    return chunks
+
+
+def read_corpus(path, report: ReadReport | None = None, required: bool = True) -> list[dict]:
+    """prep's chunks as a list (:func:`iter_corpus` where the corpus may be large)."""
+    return list(iter_corpus(path, report, required))
 
 
 def write_corpus(path, chunks) -> int:
@@ -128,12 +134,26 @@ class EvalSet:
     name: str
     path: str
     doc_ids: list[str]
-    doc_texts: list[str]
+    doc_texts: "Sequence[str]"   # a kit.spool.Spool from load_eval: on disk, read by number (issue 25)
     query_ids: list[str]
     query_texts: list[str]
     qrels: dict[str, dict[str, int]]
     problems: list[str] = field(default_factory=list)
     dropped: dict = field(default_factory=dict)      # reason -> count of questions not evaluated
+
+    def doc_text(self, doc_id: str) -> str:
+        """One passage's text by its id (a position look-up: the texts stay where they are)."""
+        pos = self.__dict__.get("_pos")
+        if pos is None:
+            pos = self.__dict__["_pos"] = {d: i for i, d in enumerate(self.doc_ids)}
+        return self.doc_texts[pos[doc_id]]
+
+    def docs_digest(self) -> str:
+        """sha256 of the passage texts joined by U+001E, as ``text_hash("\x1e".join(doc_texts), 32)`` (a cache
+        key), without joining them."""
+        from .io import text_hash
+        digest = getattr(self.doc_texts, "digest", None)
+        return digest(32) if digest is not None else text_hash("\x1e".join(self.doc_texts), 32)
 
 
 def _id_of(o: dict):
@@ -197,7 +217,11 @@ def load_eval(path, max_queries: int | None = None, seed: int = 0, passage_title
     report = ReadReport()
     if not (path / "corpus.jsonl").exists():
         raise KitError(f"{path}: no corpus.jsonl (expected FlagEmbedding's custom-eval or BEIR layout)")
-    doc_ids, doc_texts = [], []
+    from .spool import Spool
+
+    # The passages' texts go to a spool (a temp file read by number): what stays in memory per passage is its id
+    # and an offset, so a bench over millions of chunks holds their vectors, not their text.
+    doc_ids, doc_texts = [], Spool(prefix="kit-eval-")
     for _, o in iter_jsonl(path / "corpus.jsonl", report, _check_text_row):
         doc_ids.append(_id_of(o))
         doc_texts.append(titled(o.get("title"), o["text"]) if passage_titles else o["text"])

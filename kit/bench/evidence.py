@@ -12,11 +12,10 @@ def lexical_overlap(es: EvalSet) -> float:
     from the passages (ict, keywords), much lower for questions real users type."""
     from ..providers import jieba_tokens
 
-    text = dict(zip(es.doc_ids, es.doc_texts))
     shares = []
     for qid, q in zip(es.query_ids, es.query_texts):
         words = set(jieba_tokens(q))
-        gold = set().union(*(set(jieba_tokens(text[d])) for d in es.qrels[qid]))
+        gold = set().union(*(set(jieba_tokens(es.doc_text(d))) for d in es.qrels[qid]))
         if words:
             shares.append(len(words & gold) / len(words))
     return round(sum(shares) / len(shares), 4) if shares else 0.0
@@ -34,15 +33,15 @@ def disagreements(results: dict, es: EvalSet, a: str, b: str, n: int = 6) -> lis
     if a not in models or b not in models or a == b:
         return []
     pa, pb = models[a]["domain"]["per_query"], models[b]["domain"]["per_query"]
-    text = dict(zip(es.doc_ids, es.doc_texts))
+    text = es.doc_text
     wins, losses = [], []
     for i, qid in enumerate(es.query_ids):
         ra, rb = pa["top"][i][:1], pb["top"][i][:1]
         ga, gb = bool(ra) and ra[0] in es.qrels[qid], bool(rb) and rb[0] in es.qrels[qid]
         if ga == gb:
             continue
-        row = {"question": es.query_texts[i], "gold": _clip(text[next(iter(es.qrels[qid]))]),
-               a: _clip(text[ra[0]]) if ra else "", b: _clip(text[rb[0]]) if rb else "",
+        row = {"question": es.query_texts[i], "gold": _clip(text(next(iter(es.qrels[qid])))),
+               a: _clip(text(ra[0])) if ra else "", b: _clip(text(rb[0])) if rb else "",
                "winner": b if gb else a}
         (wins if gb else losses).append(row)
     return wins[: n - n // 3] + losses[: n // 3]

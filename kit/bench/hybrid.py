@@ -196,10 +196,14 @@ def m3_index_bytes(folder: str, passages: list[str], max_length: int = 512) -> d
 
     tok = AutoTokenizer.from_pretrained(folder)
     hidden = int(read_json(f"{folder}/config.json").get("hidden_size", 0))
-    ids = tok(passages, truncation=True, max_length=max_length, add_special_tokens=True)["input_ids"]
-    n = max(len(ids), 1)
-    sparse = sum(len(set(x)) for x in ids) * 8 / n
-    colbert = sum(max(len(x) - 1, 0) for x in ids) * hidden * 2 / n
+    distinct = tokens = 0
+    for start in range(0, len(passages), 1024):   # a block at a time: the passages may be a spool of millions
+        ids = tok(list(passages[start:start + 1024]), truncation=True, max_length=max_length,
+                  add_special_tokens=True)["input_ids"]
+        distinct += sum(len(set(x)) for x in ids)
+        tokens += sum(max(len(x) - 1, 0) for x in ids)
+    n = max(len(passages), 1)
+    sparse, colbert = distinct * 8 / n, tokens * hidden * 2 / n
     return {"sparse": int(sparse * 1_000_000), "colbert": int(colbert * 1_000_000)}
 
 
@@ -232,7 +236,7 @@ def lexical_profile(provider, es: EvalSet, opts) -> dict:
     memo_path = cache_dir() / "bench_perf.json"
     memo = read_json(memo_path) if memo_path.exists() else {}
     key = "lexical:" + stable_hash({"spec": provider.spec, "params": [getattr(provider, a, None) for a in ("k1", "b")],
-                                    "docs": text_hash("\x1e".join(es.doc_texts), 32), "depth": opts.fusion_depth}, 24)
+                                    "docs": es.docs_digest(), "depth": opts.fusion_depth}, 24)
     if key in memo and (memo[key].get("p50_ms") is not None or not opts.latency_samples):
         return {**memo[key], "remembered": True}
     index = provider.build(es.doc_texts)

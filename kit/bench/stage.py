@@ -8,6 +8,7 @@ embeddings go through the shared on-disk cache, so a second bench of the same co
 """
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from dataclasses import asdict
@@ -82,7 +83,7 @@ def _cached_sparse_search(provider, es: EvalSet, depth: int) -> tuple[np.ndarray
     from ..io import atomic_open, stable_hash, text_hash
 
     key = stable_hash({"spec": provider.spec, "params": {a: getattr(provider, a, None) for a in ("k1", "b")},
-                       "docs": text_hash("\x1e".join(es.doc_texts), 32),
+                       "docs": es.docs_digest(),
                        "queries": text_hash("\x1e".join(es.query_texts), 32), "depth": depth,
                        "jieba": getattr(jieba, "__version__", "")}, 32)
     path = default_cache_path().parent / "sparse_runs" / f"{key}.npz"
@@ -120,8 +121,13 @@ def _costs(provider, entry: dict, sets: dict) -> dict:
     count = getattr(provider, "count_tokens", None)
     full_tokens = None
     if price and count:
-        unique = {t for es in sets.values() for t in es.doc_texts + es.query_texts}
-        full_tokens = sum(count(t) for t in unique)
+        seen: set[str] = set()        # hashes, not texts: the passages stay in their spool
+        full_tokens = 0
+        for t in itertools.chain.from_iterable(itertools.chain(es.doc_texts, es.query_texts) for es in sets.values()):
+            h = text_hash(t, 32)
+            if h not in seen:
+                seen.add(h)
+                full_tokens += count(t)
     return {
         "dimensions": provider.dim, "max_input_tokens": provider.max_input_tokens,
         # exact with the provider's published tokenizer (tiktoken for OpenAI), else a labelled estimate

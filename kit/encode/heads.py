@@ -59,12 +59,11 @@ class SparseHeadEncoder(LocalEncoder):
 
     def _load_m3(self):
         if self._m3 is None:
-            from FlagEmbedding import BGEM3FlagModel
+            from ..providers.m3 import load_m3
 
-            cuda = self.device.startswith("cuda")
-            self._m3 = BGEM3FlagModel(self.spec.name_or_path, use_fp16=cuda and self.precision != "fp32",
-                                      devices=self.device if cuda else "cpu", batch_size=self.batch_size,
-                                      passage_max_length=self.max_length)
+            self._m3 = load_m3(self.spec.name_or_path, self.batch_size, self.max_length,
+                               device=self.device if self.device.startswith("cuda") else "cpu",
+                               precision=self.precision)
         return self._m3
 
     def _compute(self, batch: list[str]) -> np.ndarray:

@@ -110,12 +110,9 @@ class ChunkEncoder:
 
     def _load_m3(self):
         if self._m3 is None:
-            import torch
-            from FlagEmbedding import BGEM3FlagModel
+            from ..providers.m3 import load_m3
 
-            cuda = torch.cuda.is_available()
-            self._m3 = BGEM3FlagModel(self.spec.name_or_path, use_fp16=cuda, devices="cuda:0" if cuda else "cpu",
-                                      batch_size=self.batch_size, passage_max_length=self.dense.max_length)
+            self._m3 = load_m3(self.spec.name_or_path, self.batch_size, self.dense.max_length)
         return self._m3
 
     def close(self) -> None:

@@ -2,10 +2,11 @@
 both (a stored row whose hash matches is neither embedded nor written again: resume and incremental updates)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from ..formats import read_corpus, titled
+from ..formats import iter_corpus, titled
 from ..io import KitError, ReadReport, stable_hash
+from ..spool import RecordSpool
 
 MAX_ID_BYTES = 512                        # Milvus VARCHAR primary key
 MAX_BYTES = {"doc": 2048, "title": 4096, "text": 65535}
@@ -49,12 +50,13 @@ def to_row(chunk: dict, passage_titles: bool, payload_text: bool) -> tuple[Index
     return IndexRow(cid, text, payload, stable_hash({"text": text, "payload": payload})), cut
 
 
-def read_rows(corpus, passage_titles: bool = True, payload_text: bool = True) -> tuple[list[IndexRow], dict]:
+def read_rows(corpus, passage_titles: bool = True, payload_text: bool = True) -> tuple[RecordSpool, dict]:
     """Every usable chunk of ``corpus`` as a row; (rows, notes: bad lines skipped, payloads cut to the store's
-    limits)."""
+    limits). The rows are spooled to a temp file (kit/spool.py) and rebuilt when read by number or in order: the
+    corpus is read as a stream and its text never sits in memory whole (issue 25)."""
     report = ReadReport()
-    rows, cut = [], 0
-    for chunk in read_corpus(corpus, report):
+    rows, cut = RecordSpool(asdict, lambda d: IndexRow(**d), prefix="kit-index-"), 0
+    for chunk in iter_corpus(corpus, report):
         row, was_cut = to_row(chunk, passage_titles, payload_text)
         rows.append(row)
         cut += was_cut

@@ -115,7 +115,7 @@ def through_layer(rows, encoder: ChunkEncoder, encode, head: str = "dense"):
     collection lacks: the golden check's exact search reads them all."""
     from ..encode import encode_texts
 
-    return encode_texts([r.text for r in rows], encoder=encoder.dense if head == "dense" else encoder.sparse_encoder(),
+    return encode_texts(lambda: (r.text for r in rows), encoder=encoder.dense if head == "dense" else encoder.sparse_encoder(),
                         kind="passage", options=encode,
                         desc=f"encoding {len(rows)} chunks{' (sparse head)' if head != 'dense' else ''} "
                              f"({encode.engine})")

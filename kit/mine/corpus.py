@@ -9,12 +9,12 @@ or id hash first and compare the real text, so a hash collision never confuses t
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from array import array
 from collections import OrderedDict
 
 from ..formats import check_chunk, norm_text
 from ..io import KitError, ReadReport, iter_jsonl
+from ..spool import Spool
 
 GRAMS_MEMO = 8192   # 5-gram sets kept (least recently used out): the overlap test's working set, not the corpus
 
@@ -36,38 +36,6 @@ def containment(a: frozenset, b: frozenset) -> float:
 
 def _h(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
-
-
-class Spool:
-    """Texts appended to an anonymous temp file (gone when the process ends, even killed) and read back by
-    number: ``spool[i]``, ``len``, iteration in order."""
-
-    def __init__(self):
-        self._f = tempfile.TemporaryFile(prefix="kit-mine-")
-        self._offsets = array("q", [0])
-
-    def append(self, text: str) -> int:
-        data = text.encode("utf-8")
-        self._f.seek(self._offsets[-1])
-        self._f.write(data)
-        self._offsets.append(self._offsets[-1] + len(data))
-        return len(self._offsets) - 2
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def __getitem__(self, i: int) -> str:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        self._f.seek(self._offsets[i])
-        return self._f.read(self._offsets[i + 1] - self._offsets[i]).decode("utf-8")
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    def close(self) -> None:
-        self._f.close()
 
 
 class HashIndex:
@@ -142,8 +110,8 @@ class MiningCorpus:
     (``chunks``: an iterable of chunk dicts, e.g. :meth:`read`)."""
 
     def __init__(self, chunks=()):
-        self.texts = Spool()                       # unique texts, by number u
-        self.ids = Spool()                         # chunk ids, by chunk number k (corpus order)
+        self.texts = Spool(prefix="kit-mine-")   # unique texts, by number u
+        self.ids = Spool(prefix="kit-mine-")     # chunk ids, by chunk number k (corpus order)
         self.u_of_text = HashIndex(self.texts.__getitem__)
         self.chunk_of_id = HashIndex(self.ids.__getitem__)
         self.u_of_chunk, self.doc_of_chunk, self.pos_of_chunk = array("i"), array("i"), array("i")

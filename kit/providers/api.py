@@ -247,7 +247,13 @@ class APIProvider(Provider):
         return self._encode(texts, "query")
 
     def encode_corpus(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, "document")
+        from . import base
+
+        if len(texts) <= base.BLOCK or self.cache is None:   # without a cache, a text repeated across blocks is paid twice
+            return self._encode(texts, "document")
+        # a block at a time: the texts (and the vectors keyed by them) held at once are one block's; a text repeated
+        # in a later block is answered by the cache, so nothing is paid twice
+        return base.blockwise(texts, lambda block: self._encode(block, "document"))
 
 
 DASHSCOPE_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"

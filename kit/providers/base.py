@@ -8,6 +8,24 @@ def new_stats() -> dict:
     return {"tokens": 0, "api_calls": 0, "cached": 0, "encoded": 0, "encode_seconds": 0.0}
 
 
+# Corpus passages embedded per call: corpora up to this size in one call, as before (bit-identical vectors); larger
+# ones a block at a time, so the texts held at once are one block's (the corpus may be a spool: kit/spool.py).
+BLOCK = 50_000
+
+
+def blockwise(texts, encode, block: int | None = None) -> np.ndarray:
+    """``encode`` (a list of texts -> their vectors) over ``texts`` a block at a time, into one preallocated
+    float32 array (the only full copy)."""
+    block = block or BLOCK
+    out = None
+    for start in range(0, len(texts), block):
+        v = encode(list(texts[start:start + block]))
+        if out is None:
+            out = np.empty((len(texts), v.shape[1]), dtype=np.float32)
+        out[start:start + len(v)] = v
+    return out
+
+
 def normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=1, keepdims=True)

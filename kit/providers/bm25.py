@@ -55,9 +55,9 @@ class BM25Provider(Provider):
 
         from ..logs import quiet_after_import
         quiet_after_import("bm25s")   # its import sets the logger to DEBUG
-        corpus_tokens = [self.tokenize(t) or ["\u2205"] for t in corpus]
         vocab: dict[str, int] = {}
-        ids = [[vocab.setdefault(w, len(vocab)) for w in toks] for toks in corpus_tokens]
+        # token ids straight from each passage as it is read (a spool streams): the words are held once, in vocab
+        ids = [[vocab.setdefault(w, len(vocab)) for w in (self.tokenize(t) or ["\u2205"])] for t in corpus]
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
         return BM25Index(retriever, vocab, len(corpus), self.tokenize)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..embed import LocalEncoder
-from .base import Provider
-
+from . import base
+from .base import Provider, blockwise
 
 class LocalProvider(Provider):
     def __init__(self, name_or_path: str, *, cache=None, batch_size: int | None = None, precision: str = "auto",
@@ -41,7 +41,9 @@ class LocalProvider(Provider):
 
     def encode_corpus(self, texts: list[str]):
         if self.encode_options is None:
-            return self._after(self.encoder.encode_passages(texts))
+            if len(texts) <= base.BLOCK:
+                return self._after(self.encoder.encode_passages(texts))
+            return self._blocks(texts)
         from ..encode import encode_texts
 
         enc = encode_texts(texts, encoder=self.encoder, kind="passage", options=self.encode_options,
@@ -50,6 +52,16 @@ class LocalProvider(Provider):
         self.account(enc.stats)
         self.dim = enc.vectors.dim or self.dim
         return enc.vectors
+
+    def _blocks(self, texts) -> np.ndarray:
+        """A large corpus in this process (more than base.BLOCK passages), a block a call."""
+        def one(block):
+            v = self.encoder.encode_passages(block)
+            self.account(self.encoder.last_stats)
+            return v
+        out = blockwise(texts, one)
+        self.dim = int(out.shape[1])
+        return out
 
     def close(self) -> None:
         """Release the shard folders of the corpora encoded through the layer."""

@@ -77,14 +77,23 @@ def m3_rankings(folder: str, queries: list[str], corpus: list[str], depth: int, 
     return out
 
 
-def _load(folder: str, batch_size: int, max_length: int):
+def load_m3(folder, batch_size: int, max_length: int, query_max_length: int = 512, device: str | None = None,
+            precision: str = "auto"):
+    """FlagEmbedding's ``BGEM3FlagModel`` on one device (default: cuda:0 when CUDA is there, else the CPU), fp16 on
+    CUDA unless ``precision`` is fp32: the one place the kit loads it (bench's m3 rows, the sparse head of the
+    encoding layer, kit index)."""
     import torch
     from FlagEmbedding import BGEM3FlagModel
 
-    cuda = torch.cuda.is_available()
+    device = device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+    cuda = device.startswith("cuda")
     # one device: with several GPUs FlagEmbedding would start a process pool per encode call
-    return BGEM3FlagModel(str(folder), use_fp16=cuda, devices="cuda:0" if cuda else "cpu", batch_size=batch_size,
-                          query_max_length=max_length, passage_max_length=max_length)
+    return BGEM3FlagModel(str(folder), use_fp16=cuda and precision != "fp32", devices=device, batch_size=batch_size,
+                          query_max_length=query_max_length, passage_max_length=max_length)
+
+
+def _load(folder: str, batch_size: int, max_length: int):
+    return load_m3(folder, batch_size, max_length, query_max_length=max_length)
 
 
 @contextlib.contextmanager

@@ -10,8 +10,7 @@ from ..io import ReadReport
 
 def training_leakage(rows_path, eval_dir, train_corpus_path=None) -> dict:
     es = load_eval(eval_dir, passage_titles=False)
-    text_of = dict(zip(es.doc_ids, es.doc_texts))
-    gold = {norm_text(text_of[d]) for rel in es.qrels.values() for d in rel}
+    gold = {norm_text(es.doc_text(d)) for rel in es.qrels.values() for d in rel}
     allowed = None
     if train_corpus_path and Path(train_corpus_path).exists():
         allowed = {norm_text(c["text"]) for c in read_corpus(train_corpus_path, ReadReport(), required=False)}

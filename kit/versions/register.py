@@ -43,8 +43,7 @@ def heldout_keys(eval_dir, train_corpus) -> list[str]:
     if train_corpus is not None and Path(train_corpus).is_file():
         seen = {norm_key(c["text"]) for c in read_corpus(train_corpus, ReadReport(), required=False)}
         return sorted({norm_key(t) for t in es.doc_texts} - seen)
-    text_of = dict(zip(es.doc_ids, es.doc_texts))
-    return sorted({norm_key(text_of[d]) for rel in es.qrels.values() for d in rel})
+    return sorted({norm_key(es.doc_text(d)) for rel in es.qrels.values() for d in rel})
 
 
 def figure(values: list[float], level: float = 0.95) -> dict:

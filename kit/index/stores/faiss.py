@@ -95,10 +95,14 @@ class FaissStore(Store):
         return int(self._db(self._resolve(name)).execute("SELECT COUNT(*) FROM rows").fetchone()[0])
 
     def _matrix(self, name: str) -> tuple[list[str], np.ndarray]:
-        rows = self._db(name).execute("SELECT id, vec FROM rows ORDER BY id").fetchall()
-        dim = self.info(name).dim
-        vecs = np.frombuffer(b"".join(v for _, v in rows), np.float32).reshape(len(rows), dim)
-        return [i for i, _ in rows], vecs
+        """(ids, vectors) in id order, the vectors filled row by row into one array (its only copy)."""
+        db, dim = self._db(name), self.info(name).dim
+        vecs = np.empty((self.count(name), dim), np.float32)
+        ids = []
+        for n, (i, v) in enumerate(db.execute("SELECT id, vec FROM rows ORDER BY id")):
+            ids.append(i)
+            vecs[n] = np.frombuffer(v, np.float32)
+        return ids, vecs
 
     def search(self, name: str, vectors: np.ndarray, k: int) -> list[list[str]]:
         from ...search import build_index, search
@@ -131,10 +135,9 @@ class FaissStore(Store):
         with atomic_open(folder / "index.faiss", "wb") as f:
             f.write(faiss.serialize_index(index).tobytes())
         write_json(folder / "ids.json", ids)
-        payloads = dict(self._db(name).execute("SELECT id, payload FROM rows"))
-        with atomic_open(folder / "payloads.jsonl") as f:
-            for i in ids:
-                f.write(payloads[i] + "\n")
+        with atomic_open(folder / "payloads.jsonl") as f:      # streamed in the index's (id) order, never held whole
+            for _, payload in self._db(name).execute("SELECT id, payload FROM rows ORDER BY id"):
+                f.write(payload + "\n")
 
     def close(self) -> None:
         for conn in self._conns.values():
