@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..drift.options import DriftFiles, DriftOptions
+from ..encode.options import EncodeOptions, flags_over_config
 from ..options import cli_values, click_options, validated
 from ._common import CONTEXT, handle_errors, main
 
@@ -21,10 +22,10 @@ Exit status:
 
 def _command(fn):
     cmd = handle_errors(fn)
-    for cls in (DriftOptions, DriftFiles):
+    for cls in (EncodeOptions, DriftOptions, DriftFiles):
         cmd = click_options(cls)(cmd)
     command = main.command("drift", context_settings=CONTEXT, epilog=EXIT_CODES)(cmd)
-    command.kit_sources = (DriftFiles, DriftOptions)
+    command.kit_sources = (DriftFiles, DriftOptions, EncodeOptions)
     return command
 
 
@@ -44,6 +45,7 @@ def drift_cmd(**kwargs):
       kit drift configs/demo.yaml
       kit drift configs/demo.yaml --log questions.jsonl       # one question per line, no labels
       kit drift configs/demo.yaml; [ $? -eq 3 ] && kit run configs/demo.yaml --force
+      kit drift configs/demo.yaml --engine torchrun --workers 8   # the corpora encoded by 8 ranks
     """
     from ..drift import run
     from ..drift.workdir import load_pipeline
@@ -52,6 +54,7 @@ def drift_cmd(**kwargs):
     typed = cli_values(DriftOptions, kwargs)
     base = load_pipeline(files.config).options["drift"]
     options = validated(dataclasses.replace(base, **typed), "drift")
-    result = run(files, options, progress=options.progress)
+    with flags_over_config(cli_values(EncodeOptions, kwargs)):    # --engine/--workers over the config's encode:
+        result = run(files, options, progress=options.progress)
     click.echo(result.summary())
     sys.exit(result.exit_code)

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..encode.options import EncodeOptions, flags_over_config
 from ..options import cli_values, click_options, validated
 from ..update.options import UpdateFiles, UpdateOptions
 from ._common import CONTEXT, handle_errors, main
@@ -22,10 +23,10 @@ Exit status:
 
 def _command(fn):
     cmd = handle_errors(fn)
-    for cls in (UpdateOptions, UpdateFiles):
+    for cls in (EncodeOptions, UpdateOptions, UpdateFiles):
         cmd = click_options(cls)(cmd)
     command = main.command("update", context_settings=CONTEXT, epilog=EXIT_CODES)(cmd)
-    command.kit_sources = (UpdateFiles, UpdateOptions)
+    command.kit_sources = (UpdateFiles, UpdateOptions, EncodeOptions)
     return command
 
 
@@ -44,6 +45,7 @@ def update_cmd(**kwargs):
       kit update configs/demo.yaml
       kit update configs/demo.yaml --questions new_questions.jsonl     # real questions about the new documents
       kit update configs/demo.yaml --from v0001 --replay-share 0.5
+      kit update configs/demo.yaml --engine ray --workers 4   # corpora encoded by 4 Ray actors ($RAY_ADDRESS)
     """
     from ..pipeline import PartialFailure
     from ..update import run
@@ -54,7 +56,8 @@ def update_cmd(**kwargs):
     base = load_pipeline(files.config).options["update"]
     options = validated(dataclasses.replace(base, **typed), "update")
     try:
-        result = run(files, options, progress=options.progress)
+        with flags_over_config(cli_values(EncodeOptions, kwargs)):    # --engine/--workers over the config's encode:
+            result = run(files, options, progress=options.progress)
     except PartialFailure as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)

@@ -101,12 +101,13 @@ def _encode(encoder, texts: list[str], desc: str, layer) -> tuple[np.ndarray, di
     the config has an `encode:` section. The signals need the whole matrices: they are read back from the shards."""
     if layer is None:
         vecs = encoder.encode(texts, desc=desc)
-        return vecs, {k: encoder.last_stats.get(k, 0) for k in ("unique", "cached", "encoded")}
+        return vecs, {"engine": "in-process", **{k: encoder.last_stats.get(k, 0) for k in ("unique", "cached", "encoded")}}
     from ..encode import encode_texts
 
     enc = encode_texts(texts, encoder=encoder, kind="passage", options=layer, desc=desc)
     try:
-        return enc.vectors.to_array(), {k: enc.stats.get(k, 0) for k in ("unique", "cached", "encoded")}
+        return enc.vectors.to_array(), {"engine": layer.engine, "workers": layer.workers,
+                                        **{k: enc.stats.get(k, 0) for k in ("unique", "cached", "encoded")}}
     finally:
         enc.cleanup()
 
@@ -119,7 +120,7 @@ def embed(encoder, old: list[dict], current: list[dict], d: DocumentDiff, layer=
         return ref, np.zeros((0, ref.shape[1]), dtype=np.float32), counts
     new, more = _encode(encoder, passage_texts(encoder, [current[i] for i in d.new_chunks]), "embedding new chunks",
                         layer)
-    return ref, new, {k: v + more.get(k, 0) for k, v in counts.items()}
+    return ref, new, {k: v + more[k] if k in ("unique", "cached", "encoded") else v for k, v in counts.items()}
 
 
 def _examples(cov, old, current, d: DocumentDiff, n: int) -> list[dict]:

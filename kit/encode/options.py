@@ -4,7 +4,10 @@ One setting chooses the engine for every command that encodes; the results are t
 (see :mod:`kit.encode`)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from ..options import option
@@ -56,6 +59,30 @@ class EncodeOptions:
                                                 "else 0).")
 
 
+# --engine, --workers... given to a command that reads a whole config (kit run, update, drift): they override its
+# `encode:` section for every stage the command runs (a context variable: the stages read the config, not the CLI)
+_FLAGS: contextvars.ContextVar[dict] = contextvars.ContextVar("kit_encode_flags", default={})
+
+
+@contextlib.contextmanager
+def flags_over_config(given: dict):
+    """Within the block, the flags in ``given`` (field name -> value, only those the user typed) win over every
+    config's `encode:` section; a shard folder typed on the command line is taken from the working directory."""
+    given = dict(given)
+    if given.get("shard_dir"):
+        given["shard_dir"] = str(Path(given["shard_dir"]).resolve())
+    token = _FLAGS.set(given)
+    try:
+        yield
+    finally:
+        _FLAGS.reset(token)
+
+
+def _section(p) -> dict | None:
+    flags = _FLAGS.get()
+    return {**(p.cfg.get("encode") or {}), **flags} if flags else p.cfg.get("encode")
+
+
 def scale_options(p) -> tuple:
     """The config's top-level `encode:` and `search:` sections of a :class:`kit.pipeline.Pipeline` (search:
     kit/search.py): how every stage that encodes a corpus runs (local, torchrun, Ray) and which index it searches
@@ -63,14 +90,14 @@ def scale_options(p) -> tuple:
     from ..options import from_section
     from ..search import SearchOptions
 
-    return (from_section(EncodeOptions, p.cfg.get("encode"), f"{p.config_path}: encode", resolve_path=p.resolve_path),
+    return (from_section(EncodeOptions, _section(p), f"{p.config_path}: encode", resolve_path=p.resolve_path),
             from_section(SearchOptions, p.cfg.get("search"), f"{p.config_path}: search"))
 
 
 def layer_options(p) -> "EncodeOptions | None":
     """The `encode:` section when the config has one (a corpus is then encoded through the layer, kit/encode/),
     else None: the stage encodes in this process, as before the layer existed."""
-    return scale_options(p)[0] if p.cfg.get("encode") else None
+    return scale_options(p)[0] if _section(p) else None
 
 
 def wanted(options: "EncodeOptions") -> "EncodeOptions | None":

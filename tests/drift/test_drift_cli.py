@@ -54,6 +54,27 @@ def test_new_articles_of_the_same_laws_no_retrain(make_workdir, stard_rows):
     assert r.stdout.strip().splitlines()[-1] == "verdict: no_retrain"
 
 
+@pytest.mark.slow
+def test_engine_flags_override_the_config_and_give_the_same_report(make_workdir, stard_rows):
+    """--engine/--workers on `kit drift` (as on every command that reads a whole config: run, update) win over its
+    `encode:` section: the corpora go through 2 torchrun gloo ranks, and the figures are those of the in-process run."""
+    rows = sample(stard_rows, 300, 1)
+    config, inputs = make_workdir(rows[:150])
+    write_jsonl(inputs / "more.jsonl", rows[150:])
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("encode:\n  engine: ray\n  workers: 3\n  shard_size: 1000\n")   # the flags must win over this
+    r, rep = drift(config, "--engine", "torchrun", "--workers", "2", "--shard-size", "64")
+    assert r.exit_code == 0, r.output
+    assert rep["embedding"]["engine"] == "torchrun" and rep["embedding"]["workers"] == 2
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text[:text.index("encode:")], encoding="utf-8")
+    r2, local = drift(config)
+    assert r2.exit_code == 0 and local["embedding"]["engine"] == "in-process"
+    for key in ("coverage", "distribution"):
+        assert rep[key]["p_value"] == pytest.approx(local[key]["p_value"], abs=1e-6), key
+    assert rep["verdict"] == local["verdict"] == "no_retrain"
+
+
 def test_another_domain_retrain_exit_3_with_reasons_and_documents(make_workdir, faq_rows):
     config, inputs = make_workdir()
     write_jsonl(inputs / "faq.jsonl", faq_rows[:150])
