@@ -27,7 +27,7 @@ import random
 import numpy as np
 
 from ..formats import EvalSet
-from ..io import cache_dir, read_json, stable_hash, text_hash, write_json
+from ..io import cache_dir, read_json, stable_hash, write_json
 from .metrics import paired_bootstrap
 from .recommend import main_metric, metric_of
 from .rerank import set_result

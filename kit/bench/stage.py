@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import EvalSet, load_eval
-from ..io import KitError, read_json, write_json
+from ..io import KitError, read_json, text_hash, write_json
 from ..search import top_k
 from ..secrets import redact_obj
 from .latency import measure_latency
