@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Sequence  # noqa: F401 (EvalSet.doc_texts)
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .io import KitError, ReadReport, iter_jsonl, write_jsonl
@@ -141,12 +142,14 @@ class EvalSet:
     problems: list[str] = field(default_factory=list)
     dropped: dict = field(default_factory=dict)      # reason -> count of questions not evaluated
 
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Passage id -> its number in doc_ids / doc_texts (built once per set, shared by every model's scoring)."""
+        return {d: i for i, d in enumerate(self.doc_ids)}
+
     def doc_text(self, doc_id: str) -> str:
         """One passage's text by its id (a position look-up: the texts stay where they are)."""
-        pos = self.__dict__.get("_pos")
-        if pos is None:
-            pos = self.__dict__["_pos"] = {d: i for i, d in enumerate(self.doc_ids)}
-        return self.doc_texts[pos[doc_id]]
+        return self.doc_texts[self.position[doc_id]]
 
     def docs_digest(self) -> str:
         """sha256 of the passage texts joined by U+001E, as ``text_hash("\x1e".join(doc_texts), 32)`` (a cache

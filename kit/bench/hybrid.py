@@ -84,7 +84,7 @@ def weighted_rankings(dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.nd
 
 def reciprocal_ranks(idx: np.ndarray, es: EvalSet, cut: int) -> np.ndarray:
     """RR@cut of each question of a ranking (questions x depth): what the weight is chosen on (the report's MRR)."""
-    pos = {d: i for i, d in enumerate(es.doc_ids)}
+    pos = es.position
     rr = np.zeros(len(es.query_ids))
     for qi, qid in enumerate(es.query_ids):
         gold = {pos[d] for d, rel in es.qrels[qid].items() if rel > 0 and d in pos}

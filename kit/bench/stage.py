@@ -41,8 +41,7 @@ def _run_one(name: str, provider, es: EvalSet, opts: BenchOptions) -> dict:
         d = provider.encode_corpus(es.doc_texts)
         q = provider.encode_queries(es.query_texts)
         scores, idx = top_k(q, d, depth)
-        pos_index = {did: i for i, did in enumerate(es.doc_ids)}
-        pos_scores = [float(q[qi] @ d[pos_index[did]]) for qi, qid in enumerate(es.query_ids) for did in es.qrels[qid]]
+        pos_scores = [float(q[qi] @ d[es.position[did]]) for qi, qid in enumerate(es.query_ids) for did in es.qrels[qid]]
     else:
         scores, idx = _cached_sparse_search(provider, es, depth)
         pos_scores = []
