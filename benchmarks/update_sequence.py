@@ -14,7 +14,9 @@ The sequence, with the kit's own commands and configs/demo.yaml's recipe (as ben
 question in training, offline generators, the kit's mining defaults; `deploy.fit_all: off`, so every arm's model
 never trained on an article any evaluated question points to):
   v1      `kit run` on the old laws; the old questions are its eval (split.eval_queries: their articles held out)
-  drift   prep.inputs now names both files: `kit drift` (its verdict and exit status recorded)
+  drift   prep.inputs now names both files: `kit drift` (its verdict and exit status recorded), then again with a
+          question log: a seeded half of the new questions' texts (no label), the questions users would ask about
+          the new laws once they are searchable
   (c)     `kit update` from v1's deployed model; the new questions are the new documents' eval (update.questions:
           their articles held out); the gate decides, the candidate is measured either way
   (b)     `kit run` from the base model on both files, every question in its eval (all their articles held out)
@@ -65,11 +67,15 @@ def build_inputs(work: Path, seed: int) -> dict:
     side = {q["_id"]: {law[d] in old_laws for d in qrels[q["_id"]]} for q in queries}
     old_q = [q for q in queries if side[q["_id"]] == {True}]
     new_q = [q for q in queries if side[q["_id"]] == {False}]
+    logged = random.Random(seed).sample(new_q, len(new_q) // 2)
+    _write_jsonl(work / "input" / "log_new_questions.jsonl", [{"text": q["text"]} for q in logged])
+    unlogged = [q for q in new_q if q not in logged]
     return {"laws": len(laws), "old_laws": len(old_laws), "old_articles": len(old), "new_articles": len(new),
             "old_questions": len(old_q), "new_questions": len(new_q),
-            "questions_spanning_both": len(queries) - len(old_q) - len(new_q),
+            "questions_spanning_both": len(queries) - len(old_q) - len(new_q), "logged_new_questions": len(logged),
             "folders": {"old": _beir(work / "questions_old", old_q, qrels),
                         "new": _beir(work / "questions_new", new_q, qrels),
+                        "new_unlogged": _beir(work / "questions_new_unlogged", unlogged, qrels),
                         "all": _beir(work / "questions_all", old_q + new_q, qrels)}}
 
 
@@ -158,6 +164,8 @@ def main() -> int:
     ap.add_argument("--replay-shares", default="",
                     help="more `kit update` arms from v1 with these update.replay_share values (comma-separated), "
                          "each measured beside the default's; v1 is promoted back before each")
+    ap.add_argument("--until", choices=("v1", "drift"), default=None,
+                    help="stop after this step (a rerun goes on from there: every step done is kept in record.json)")
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -180,10 +188,23 @@ def main() -> int:
     # so the update preps only the new file
     timed_once(record, "register_v1", "promote", living, log=log)
     save()
+    if a.until == "v1":
+        return 0
     write_config(living, work / "living", [old_in, new_in], q["old"], q["new"])   # the new laws arrive
-    timed_once(record, "drift", "drift", living, log=log, ok=(0, 3))
-    record["drift_verdict"] = json.loads((work / "living" / "drift" / "report.json").read_text())["verdict"]
+    drift_report = work / "living" / "drift" / "report.json"
+    if "drift" not in record:
+        timed_once(record, "drift", "drift", living, log=log, ok=(0, 3))
+        shutil.copyfile(drift_report, work / "drift_report.json")
+    record["drift_verdict"] = json.loads((work / "drift_report.json").read_text())["verdict"]
+    if "drift_log" not in record:    # the same, with a log of questions about the new laws: do they need training?
+        timed_once(record, "drift_log", "drift", living, "--log", work / "input" / "log_new_questions.jsonl", log=log,
+                   ok=(0, 3))
+        shutil.copyfile(drift_report, work / "drift_log_report.json")
+    with_log = json.loads((work / "drift_log_report.json").read_text())
+    record["drift_log_verdict"], record["drift_log_reasons"] = with_log["verdict"], with_log["reasons"]
     save()
+    if a.until == "drift":
+        return 0
     timed_once(record, "update", "update", living, log=log, ok=(0, 3))
     # v1's deployed model as the first update kept it (kit/versions/: the report's pick, or the best model folder)
     v1 = json.loads((work / "living" / "versions" / "v0001" / "version.json").read_text(encoding="utf-8"))
@@ -222,7 +243,7 @@ def main() -> int:
               "(c) kit update": f"local:{record['update_model']}", **replays}
     opts = BenchOptions(k=[10], general=None, latency_samples=0, hybrid=[], title="Update sequence")
     out: dict = {}
-    for side in ("old", "new"):
+    for side in ("old", "new", "new_unlogged"):
         texts = {x["text"] for x in _jsonl(q[side] / "queries.jsonl")}
         folder = subset_eval(full_eval, work / "eval" / side, texts)
         res = bench(str(folder), models, str(work / "eval" / side / "report"), opts)
@@ -231,6 +252,7 @@ def main() -> int:
         ratios = {f"{m} / base": paired_bootstrap(per["base"], per[m]) for m in per if m != "base"}
         ratios["(c) / (a)"] = paired_bootstrap(per["(a) v1 unchanged"], per["(c) kit update"])
         ratios["(c) / (b)"] = paired_bootstrap(per["(b) full re-run"], per["(c) kit update"])
+        ratios["(a) / (b)"] = paired_bootstrap(per["(b) full re-run"], per["(a) v1 unchanged"])
         for m in replays:
             ratios[f"{m} / (a)"] = paired_bootstrap(per["(a) v1 unchanged"], per[m])
             ratios[f"{m} / (b)"] = paired_bootstrap(per["(b) full re-run"], per[m])
@@ -241,7 +263,8 @@ def main() -> int:
     record["update_over_full_wall"] = round(record["update"]["wall_seconds"] / record["full"]["wall_seconds"], 3)
     save()
     print(f"\nwall: v1 {record['v1']['wall_seconds']:.0f}s, drift {record['drift']['wall_seconds']:.0f}s "
-          f"(verdict {record['drift_verdict']}), update {record['update']['wall_seconds']:.0f}s "
+          f"(verdict {record['drift_verdict']}; with the log of new questions: {record['drift_log_verdict']}), "
+          f"update {record['update']['wall_seconds']:.0f}s "
           f"(gate: {record['update_decision']}), full re-run {record['full']['wall_seconds']:.0f}s; "
           f"update / full = {record['update_over_full_wall']:.2f}")
     return 0

@@ -73,6 +73,12 @@ def _questions(r: dict) -> list[str]:
             f"{q['p_value']:.3g}.", "", "Worst served:", "", "| top-1 | gap | question | best passage |", "|---|---|---|---|"]
     out += [f"| {w['top1']:.3f} | {w['gap']:.3f} | {_cell(w['question'])} | {_cell(w['doc'])}: {_cell(w['passage'])} |"
             for w in q["worst"]]
+    n = q.get("new_documents")
+    if n:
+        out += ["", f"Questions about the new documents (best passage a new chunk): **{n['logged']}**"
+                + (f"; chance one scores below an eval question {n['effect']:.3f}, at most {n['effect_upper']:.3f} "
+                   f"(one-sided {1 - n['alpha']:.0%} bootstrap bound), median top-1 {n['top1']['median']:.3f}."
+                   if n.get("effect") is not None else f", fewer than {n['min_questions']}: not compared.")]
     return out + [""]
 
 

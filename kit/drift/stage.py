@@ -24,7 +24,7 @@ from .documents import DocumentDiff, chunk_key, diff
 from .options import DriftFiles, DriftOptions
 from .report import markdown
 from .signals import coverage, distribution
-from .verdict import NO_RETRAIN, coverage_vote, decide, distribution_vote, question_vote
+from .verdict import NO_RETRAIN, coverage_vote, decide, distribution_vote, question_vote, served_as_well
 from .workdir import check_workdir, deployed_model, load_pipeline
 
 EXIT = {NO_RETRAIN: 0, "retrain": 3}
@@ -151,7 +151,8 @@ def signals(old, current, d, ref, new, o: DriftOptions) -> tuple[dict, list]:
 
 
 def questions(p, log: str, encoder, old, current, ref, new, d, o: DriftOptions) -> tuple[dict, tuple]:
-    """The logged questions against the eval questions, both searched over the training and new chunks."""
+    """The logged questions against the eval questions, both searched over the training and new chunks; (section,
+    the log's vote: None when it may not vote)."""
     wd = p.wd
     if not wd.eval.is_dir():
         raise KitError(f"{wd.eval}: no eval questions to compare the log {log} with (the split stage writes them)")
@@ -165,6 +166,8 @@ def questions(p, log: str, encoder, old, current, ref, new, d, o: DriftOptions) 
     l_scores, l_idx = qlog.top_scores(encoder.encode_queries(logged, desc="embedding logged questions"), vecs)
     cmp = qlog.compare(e_scores, l_scores, o.question_quantile)
     cmp["worst"] = qlog.worst(logged, l_scores, l_idx, passages, o.worst_questions)
+    cmp["new_documents"] = qlog.new_documents(e_scores, l_scores, l_idx[:, 0] >= len(old), o.served_alpha, o.seed,
+                                              o.min_new_questions)
     kind = read_eval_info(wd.eval).get("questions", "unknown")
     cmp["eval_questions"] = kind
     may = o.question_vote == "always" or (o.question_vote == "auto" and kind == "real")
@@ -200,11 +203,14 @@ def run(files: DriftFiles, options: DriftOptions | None = None, *, progress: boo
     encoder = make_encoder(deployed.path, o, progress)
     ref, new, enc = embed(encoder, old, current, d, layer_options(p))
     section, votes = signals(old, current, d, ref, new, o)
-    section["questions"] = None
+    section["questions"], served = None, None
     if files.log:
         section["questions"], vote = questions(p, files.log, encoder, old, current, ref, new, d, o)
         votes.append(vote)
-    verdict, reasons = decide(votes, d.line())
+        served = served_as_well(section["questions"]["new_documents"], o.question_min_effect,
+                                vote[0] is not None and o.questions_decide,
+                                section["coverage"] and section["coverage"]["share"], o.decide_max_uncovered)
+    verdict, reasons = decide(votes, d.line(), served)
     report = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "config": str(p.config_path), "verdict": verdict,
               "reasons": reasons, "deployed": deployed.__dict__, "trained_on": trained_on(p, old),
               "documents": {**d.counts(), "new_documents": d.new, "changed_documents": d.changed,

@@ -49,9 +49,41 @@ def question_vote(q: dict | None, alpha: float, min_effect: float, may_vote: boo
                                 else f"; needs p < {alpha:g} and chance >= {min_effect:.2f}: served as well")
 
 
-def decide(votes: list[tuple[bool | None, str]], documents_line: str | None = None) -> tuple[str, list[str]]:
-    """(verdict, reasons): the reasons that voted for re-training first, then the others."""
+def served_as_well(n: dict | None, min_effect: float, may_vote: bool, uncovered: float | None = None,
+                   max_uncovered: float = 1.0) -> tuple[bool | None, str]:
+    """Whether the logged questions about the new documents (best passage a new chunk) are shown to be served as
+    well as the eval questions: the upper bound of their effect below the question log's floor, while the new
+    documents are not another kind of text altogether (``uncovered``, the share of new chunks coverage found
+    uncovered, below ``max_uncovered``). Measured on stard_dev (benchmarks/update_sequence.py): once new laws
+    arrived, the model trained without them served their real questions as well as a full re-run and an update did,
+    while the documents' signals said the documents changed (they had). On another domain a confident top-1 says
+    little: E.SUN's bank-FAQ questions over its FAQ entries look as well served as law questions
+    (benchmarks/drift_questions.py), and there every new chunk is uncovered."""
+    if n is None or not may_vote:
+        return None, ""
+    head = f"questions about the new documents: {n['logged']} logged questions find their best passage in a new chunk"
+    if n["effect"] is None:
+        return None, head + f", fewer than {n['min_questions']}: too few to show how they are served"
+    ok = n["effect_upper"] < min_effect
+    line = head + (f"; chance they score below an eval question {n['effect']:.2f}, at most {n['effect_upper']:.2f} "
+                   f"({1 - n['alpha']:.0%} bound)"
+                   + (f" < {min_effect:.2f}: the deployed model serves them as well as the questions it was chosen on"
+                      if ok else f", not below {min_effect:.2f}: not shown to be served as well"))
+    if ok and uncovered is not None and uncovered >= max_uncovered:
+        return False, line + (f"; but {uncovered:.0%} of the new chunks are uncovered (>= {max_uncovered:.0%}): "
+                              f"another kind of document, where a confident top-1 says little")
+    return ok, line
+
+
+def decide(votes: list[tuple[bool | None, str]], documents_line: str | None = None,
+           served: tuple[bool | None, str] | None = None) -> tuple[str, list[str]]:
+    """(verdict, reasons): the reasons that voted for re-training first, then the others. ``votes`` ends with the
+    question log's vote when there is one. When only the documents voted and ``served`` shows the questions about
+    the new documents served as well, the questions decide: the new documents need indexing, not a new model."""
     reasons = ([documents_line] if documents_line else [])
     yes = [r for v, r in votes if v]
     rest = [r for v, r in votes if not v]
-    return (RETRAIN if yes else NO_RETRAIN), reasons + yes + rest
+    if yes and served and served[0] and votes[-1][0] is False:
+        return NO_RETRAIN, reasons + [served[1] + "; index the new documents (kit index), re-training is not worth "
+                                      "it for them", *[f"documents changed: {r}" for r in yes], *rest]
+    return (RETRAIN if yes else NO_RETRAIN), reasons + yes + rest + ([served[1]] if served and served[1] else [])

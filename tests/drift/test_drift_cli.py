@@ -103,6 +103,31 @@ def test_a_question_log_is_compared_with_the_eval_questions(make_workdir, stard_
     assert "Worst served" in (config.parent / "work" / "drift" / "report.md").read_text(encoding="utf-8")
 
 
+def test_questions_about_the_new_documents_can_decide_and_the_setting_turns_it_off(make_workdir, faq_rows, tmp_path):
+    """The wiring of `drift.questions_decide` (the decision itself: tests/drift/test_drift_verdict.py; its quality on
+    real questions: benchmarks/update_sequence.py). The documents vote (another domain arrives); the log asks what
+    the new FAQ entries answer, so its best passages are new chunks. With a floor the random model's scores clear
+    (question_min_effect 0.99; decide_max_uncovered 1, as FAQ entries are another kind of text), the questions decide
+    no_retrain, exit 0; with the setting off, the documents do."""
+    log = tmp_path / "questions.jsonl"
+    write_jsonl(log, [{"text": x["title"]} for x in faq_rows[:60]])
+    for decide, code, verdict in ((True, 0, "no_retrain"), (False, 3, "retrain")):
+        config, inputs = make_workdir(drift={"question_min_effect": 0.99, "min_new_questions": 10,
+                                             "decide_max_uncovered": 1.0, "questions_decide": decide})
+        write_jsonl(inputs / "faq.jsonl", faq_rows[:150])
+        r, rep = drift(config, "--log", str(log))
+        assert r.exit_code == code, r.output
+        n = rep["questions"]["new_documents"]
+        assert n["logged"] >= 20 and n["effect_upper"] < 0.99 and rep["verdict"] == verdict
+        assert r.stdout.strip().splitlines()[-1] == f"verdict: {verdict}"
+        assert any("coverage: " in x and x.endswith("new material") for x in rep["reasons"])   # the documents voted
+        decided = [x for x in rep["reasons"] if "index the new documents" in x]
+        assert (decided == [rep["reasons"][1]]) if decide else not decided
+        md = (config.parent / "work" / "drift" / "report.md").read_text(encoding="utf-8")
+        assert f"Questions about the new documents (best passage a new chunk): **{n['logged']}**" in md
+        shutil.rmtree(config.parent / "work"), shutil.rmtree(inputs)   # the next workdir starts from the laws alone
+
+
 @pytest.mark.parametrize("content, expect", [("", "holds no question"),
                                              ('{"text": "试用期多久"}\n{"text": 3}\n', "questions.jsonl:2: ")])
 def test_an_empty_or_unreadable_log_exit_2(make_workdir, tmp_path, content, expect):

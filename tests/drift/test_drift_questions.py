@@ -96,3 +96,34 @@ def test_questions_of_another_domain_are_served_worse_and_the_worst_are_named(se
     assert w[0]["top1"] == pytest.approx(float(f[:, 0].min()), abs=1e-4)
     assert w[0]["question"] == names[int(np.argmin(f[:, 0]))] and w[0]["passage_id"] in {r["_id"] for r in rows}
     assert json.dumps(w, ensure_ascii=False)          # report-ready
+
+
+def test_the_effect_is_the_mann_whitney_one_and_its_bound_shows_only_what_the_log_can(served):
+    """Questions about the new documents decide only when their effect's upper bound is below the floor: identical
+    scores show it with 150 questions, not with 15 (the bound is as wide as the log is small), and another domain's
+    questions never do."""
+    from kit.drift.questions import effect, new_documents
+    from kit.drift.verdict import served_as_well
+
+    _, corpus, eval_q, same_q, _, faq_q = served
+    e, _ = top_scores(eval_q, corpus)
+    s, _ = top_scores(same_q, corpus)
+    assert effect(s[:, 0], e[:, 0]) == pytest.approx(compare(e, s, 0.1)["top1"]["effect"], abs=1e-4)
+    floor = DriftOptions().question_min_effect
+    everyone = np.ones(len(e), dtype=bool)
+    alike = new_documents(e, e, everyone, 0.05, 0, 20)
+    assert alike["logged"] == 150 and alike["effect"] == 0.5 and 0.5 < alike["effect_upper"] < floor
+    ok, line = served_as_well(alike, floor, True)
+    assert ok is True and "serves them as well" in line and "150 logged questions" in line
+    assert served_as_well(alike, floor, True, 0.6, 0.9)[0] is True             # new laws: 48-74% uncovered
+    other_kind, why = served_as_well(alike, floor, True, 1.0, 0.9)             # another domain: all uncovered
+    assert other_kind is False and "another kind of document" in why
+    few = new_documents(e, e, np.arange(len(e)) < 15, 0.05, 0, 5)
+    assert few["logged"] == 15 and few["effect_upper"] > floor
+    assert served_as_well(few, floor, True)[0] is False
+    assert served_as_well(new_documents(e, e, np.arange(len(e)) < 15, 0.05, 0, 20), floor, True)[0] is None
+    f, _ = top_scores(faq_q, corpus)
+    other = new_documents(e, f, np.ones(len(f), dtype=bool), 0.05, 0, 20)
+    assert other["effect"] > 0.9 and served_as_well(other, floor, True)[0] is False
+    assert served_as_well(alike, floor, False) == (None, "")         # a log that may not vote decides nothing
+    assert new_documents(e, e, everyone, 0.05, 0, 20) == alike        # seeded: the same report twice
