@@ -80,7 +80,8 @@ def build_inputs(work: Path, seed: int) -> dict:
 
 
 def write_config(path: Path, workdir: Path, inputs: list[Path], eval_q: Path, update_q: Path | None,
-                 replay_share: float | None = None, update_steps: int | None = None) -> Path:
+                 replay_share: float | None = None, update_steps: int | None = None,
+                 merge_weights: list[float] | None = None) -> Path:
     cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
     cfg["workdir"] = str(workdir)
     cfg["model"] = str(MODEL)
@@ -91,6 +92,9 @@ def write_config(path: Path, workdir: Path, inputs: list[Path], eval_q: Path, up
     for key in ("relative_margin", "widen"):   # the kit's own mining defaults, as benchmarks/real_questions.py
         cfg["mine"].pop(key, None)
     cfg["deploy"] = {"fit_all": "off"}   # the held-out pick is deployed: no arm trains on an evaluated article
+    if merge_weights is not None:        # fewer candidates to bench (time): the same recipe, the same training
+        cfg["merge"]["weights"] = merge_weights
+        cfg.pop("adapter", None)
     if update_q:
         cfg["update"] = {"questions": str(update_q)}
         if replay_share is not None:
@@ -164,6 +168,9 @@ def main() -> int:
     ap.add_argument("--replay-shares", default="",
                     help="more `kit update` arms from v1 with these update.replay_share values (comma-separated), "
                          "each measured beside the default's; v1 is promoted back before each")
+    ap.add_argument("--full-merge-weights", default="",
+                    help="the full re-run benches only these merge weights and no adapter (comma-separated; default: "
+                         "configs/demo.yaml's candidates), to save its bench time on two cores")
     ap.add_argument("--until", choices=("v1", "drift"), default=None,
                     help="stop after this step (a rerun goes on from there: every step done is kept in record.json)")
     a = ap.parse_args()
@@ -215,7 +222,8 @@ def main() -> int:
         record["update_decision"], record["update_model"] = kept["decision"], kept["model"]
         record["update_reasons"] = kept["reasons"]
     save()
-    full = write_config(work / "full.yaml", work / "full", [old_in, new_in], q["all"], None)
+    weights = [float(x) for x in a.full_merge_weights.split(",") if x.strip()] or None
+    full = write_config(work / "full.yaml", work / "full", [old_in, new_in], q["all"], None, merge_weights=weights)
     timed_once(record, "full", "run", full, log=log)
     record["full_model"] = dict(zip(("name", "path"), deployed_path(full)))
     save()
