@@ -39,6 +39,31 @@ def default_workers(options: EncodeOptions) -> int:
     return 1
 
 
+def _all_ranks_ok(done_path: Path) -> bool:
+    """Whether rank 0 wrote its summary with every shard present and no rank's error."""
+    try:
+        return json.loads(done_path.read_text(encoding="utf-8")).get("ok") is True
+    except (OSError, ValueError):
+        return False
+
+
+def _check_finished(rc: int, shards: ShardDir, done_path: Path, log: Path) -> None:
+    """Raise when a shard is missing or a rank failed before rank 0 checked every shard."""
+    missing = shards.missing()
+    if rc != 0 and not missing and _all_ranks_ok(done_path):
+        # A rank that crashed after every shard was written and checked (gloo's teardown has been seen to abort on
+        # CPU, exit -6, in CI): the vectors are whole, so they are kept rather than encoded again.
+        note(f"[kit] torchrun engine: a rank exited with {rc} after every shard was written and checked by rank 0 "
+             f"({done_path.name}); the vectors are kept (log: {log})")
+        rc = 0
+    if rc != 0 or missing:
+        done = shards.count - len(missing)
+        raise KitError(f"torchrun engine: {'a rank failed (exit ' + str(rc) + ')' if rc else 'ranks exited'} and "
+                       f"{len(missing)} of {shards.count} shards are not done ({', '.join(str(i) for i, _ in missing[:8])}"
+                       f"{' ...' if len(missing) > 8 else ''}); {_why(log) or 'see ' + str(log)} (log: {log}); run the same "
+                       f"command again: the {done} finished shards are kept and only the missing ones are encoded")
+
+
 def launch_command(options: EncodeOptions, workers: int, job_path, node_rank: int | None = None) -> list[str]:
     """The torchrun command line, with the same launcher habits as training (kit/train/command.py)."""
     from ..train.command import torchrun_executable
@@ -126,13 +151,7 @@ def run_torchrun(job: EncodeJob, shards: ShardDir, stream, options: EncodeOption
             raise KitError(f"torchrun engine: cannot start {cmd[0]} ({e.strerror or e})") from None
         with terminate_on_signals(proc):
             rc = proc.wait()
-    missing = shards.missing()
-    if rc != 0 or missing:
-        done = shards.count - len(missing)
-        raise KitError(f"torchrun engine: {'a rank failed (exit ' + str(rc) + ')' if rc else 'ranks exited'} and "
-                       f"{len(missing)} of {shards.count} shards are not done ({', '.join(str(i) for i, _ in missing[:8])}"
-                       f"{' ...' if len(missing) > 8 else ''}); {_why(log) or 'see ' + str(log)} (log: {log}); run the same "
-                       f"command again: the {done} finished shards are kept and only the missing ones are encoded")
+    _check_finished(rc, shards, done_path, log)
     try:
         done = json.loads(done_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    if os.environ.get("KIT_TEST_ABORT_AT_EXIT") == str(rank):   # tests: a rank that crashes in teardown (SIGABRT)
+        os.abort()
     return 1 if failed else 0
 
 
